@@ -1,0 +1,192 @@
+"""What DenseCL, DSC and DenseCL++ share: a momentum key encoder, queues of
+negatives, shuffled-BN key encoding and dense matching between two views."""
+from typing import Dict, List, NamedTuple, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import ExponentialMovingAverage
+from mmpretrain.models import BaseSelfSupervisor
+from torch import Tensor, nn
+
+from dense_contrast.registry import MODELS
+from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
+                     gather_locations, match_by_similarity)
+
+# Load-time renames from mmpretrain's DenseCL/MoCo state dicts; the neck maps
+# its own names (see DenseProjectionNeck).
+MMPRETRAIN_QUEUE_KEYS = {
+    'queue': 'global_queue.feats',
+    'queue_ptr': 'global_queue.ptr',
+    'queue2': 'dense_queue.feats',
+    'queue2_ptr': 'dense_queue.ptr',
+}
+
+
+class ViewEmbeddings(NamedTuple):
+    """Unit-norm embeddings of one view (every field L2-normalised over its
+    channel axis).
+
+    Attributes:
+        backbone_feats (Tensor): Last backbone map. Shape (N, C, S).
+        global_proj (Tensor): Global projection. Shape (N, D).
+        dense_proj (Tensor): Dense projection. Shape (N, D, S).
+        dense_pooled (Tensor): Pooled dense projection. Shape (N, D).
+    """
+    backbone_feats: Tensor
+    global_proj: Tensor
+    dense_proj: Tensor
+    dense_pooled: Tensor
+
+
+def _rename_mmpretrain_queues(module: nn.Module, state_dict: Dict[str, Tensor],
+                              prefix: str, *args) -> None:
+    for old, new in MMPRETRAIN_QUEUE_KEYS.items():
+        if prefix + old in state_dict:
+            state_dict[prefix + new] = state_dict.pop(prefix + old)
+
+
+def _build(cfg: Union[dict, nn.Module, None]) -> Optional[nn.Module]:
+    """Build a sub-module in this project's scope (so project and mmpretrain
+    types both resolve), or pass a ready module through."""
+    if cfg is None or isinstance(cfg, nn.Module):
+        return cfg
+    return MODELS.build(cfg)
+
+
+class BaseDenseContrast(BaseSelfSupervisor):
+    """Base of the momentum-contrast methods with a dense branch.
+
+    Owns the online encoder (``backbone`` + ``neck``), its momentum copy
+    ``encoder_k`` (mmengine's :class:`ExponentialMovingAverage`, updated
+    inside the forward before the keys are computed, as in MoCo), a global
+    and a dense :class:`FeatureQueue`, and the helpers subclasses compose:
+    :meth:`encode_query`, :meth:`encode_key` (no gradient, shuffled BN
+    across processes) and :meth:`match_dense`.
+
+    Shapes: N images per process, C backbone channels, D projection dim,
+    S = H * W locations, K queue length.
+
+    State dicts of mmpretrain's ``DenseCL`` load with ``strict=True``: keys
+    ``queue``, ``queue_ptr``, ``queue2``, ``queue2_ptr`` become
+    ``global_queue.*`` and ``dense_queue.*`` (see
+    ``MMPRETRAIN_QUEUE_KEYS``), and the neck renames its own layers.
+
+    Args:
+        backbone (dict or nn.Module): Backbone, e.g. ``ResNet``.
+        neck (dict or nn.Module): Neck returning :class:`DenseProjections`.
+        head (dict or nn.Module): Loss head, e.g. :class:`InfoNCEHead`.
+        queue_len (int): Length K of both queues. Need not be a multiple of
+            the global batch (see :class:`FeatureQueue`). Defaults to 65536.
+        feat_dim (int): Projection dimension D. Defaults to 128.
+        momentum (float): MoCo's momentum m in
+            ``theta_k <- m * theta_k + (1 - m) * theta_q``. Defaults to 0.999.
+            (mmengine's EMA takes ``1 - m``; the conversion happens here.)
+        match_on (str): Features that find the dense positives: 'backbone'
+            (the authors' choice) or 'neck' (the dense projections).
+            Defaults to 'backbone'.
+        data_preprocessor (dict or nn.Module, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict or list[dict], optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: Union[dict, nn.Module],
+                 neck: Union[dict, nn.Module],
+                 head: Union[dict, nn.Module],
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 match_on: str = 'backbone',
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+        if momentum < 0.5:
+            raise ValueError(
+                f'momentum={momentum} would make the key encoder follow the '
+                'query encoder almost without averaging. dense_contrast takes '
+                "MoCo's m (weight of the old key encoder, e.g. 0.999); "
+                "mmpretrain configs write mmengine's 1 - m (e.g. 0.001).")
+        if match_on not in ('backbone', 'neck'):
+            raise ValueError(
+                f"match_on must be 'backbone' or 'neck', got {match_on!r}")
+        data_preprocessor = data_preprocessor or {}
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor.setdefault('type', 'SelfSupDataPreprocessor')
+        super().__init__(
+            backbone=_build(backbone),
+            neck=_build(neck),
+            head=_build(head),
+            data_preprocessor=_build(data_preprocessor),
+            init_cfg=init_cfg)
+        self.momentum = momentum
+        self.match_on = match_on
+        self.encoder_k = ExponentialMovingAverage(
+            nn.Sequential(self.backbone, self.neck), momentum=1.0 - momentum)
+        self.global_queue = FeatureQueue(feat_dim, queue_len)
+        self.dense_queue = FeatureQueue(feat_dim, queue_len)
+        self.register_load_state_dict_pre_hook(_rename_mmpretrain_queues)
+
+    def _embed(self, backbone: nn.Module, neck: nn.Module,
+               images: Tensor) -> ViewEmbeddings:
+        feats = backbone(images)
+        proj = neck(feats)
+        return ViewEmbeddings(
+            backbone_feats=F.normalize(feats[-1].flatten(2), dim=1),
+            global_proj=F.normalize(proj.global_proj, dim=1),
+            dense_proj=F.normalize(proj.dense_proj, dim=1),
+            dense_pooled=F.normalize(proj.dense_pooled, dim=1))
+
+    def encode_query(self, images: Tensor) -> ViewEmbeddings:
+        """Embed a view with the online encoder (with gradient).
+
+        Args:
+            images (Tensor): Shape (N, 3, H_img, W_img).
+
+        Returns:
+            ViewEmbeddings: Unit-norm embeddings.
+        """
+        return self._embed(self.backbone, self.neck, images)
+
+    @torch.no_grad()
+    def encode_key(self, images: Tensor) -> ViewEmbeddings:
+        """Update the momentum encoder, then embed a view with it.
+
+        The batch is shuffled across processes before the forward and
+        unshuffled after it, so that BN statistics are computed over a
+        random mix of images (MoCo's shuffling BN).
+
+        Args:
+            images (Tensor): Shape (N, 3, H_img, W_img).
+
+        Returns:
+            ViewEmbeddings: Unit-norm embeddings, without gradient, in the
+            order of ``images``.
+        """
+        self.encoder_k.update_parameters(
+            nn.Sequential(self.backbone, self.neck))
+        shuffled, idx_unshuffle = batch_shuffle(images)
+        backbone_k, neck_k = self.encoder_k.module
+        keys = self._embed(backbone_k, neck_k, shuffled)
+        return ViewEmbeddings(*batch_unshuffle(keys, idx_unshuffle))
+
+    def match_dense(self, query: ViewEmbeddings,
+                    key: ViewEmbeddings) -> Tensor:
+        """Dense positives: for each query location, the key projection at
+        the most similar key location (no gradient through the argmax).
+
+        Args:
+            query (ViewEmbeddings): Query view embeddings.
+            key (ViewEmbeddings): Key view embeddings of the same images.
+
+        Returns:
+            Tensor: Matched key projections, shape (N, D, S), with
+            ``out[n, :, s] = key.dense_proj[n, :, idx[n, s]]``.
+        """
+        if self.match_on == 'backbone':
+            idx = match_by_similarity(query.backbone_feats,
+                                      key.backbone_feats)
+        else:
+            idx = match_by_similarity(query.dense_proj.detach(),
+                                      key.dense_proj)
+        return gather_locations(key.dense_proj, idx)

@@ -1,0 +1,69 @@
+"""DenseCL: global MoCo v2 contrast plus dense contrast between two views."""
+from typing import Dict, List
+
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from dense_contrast.registry import MODELS
+from ..utils import gather_batch
+from .base_dense_contrast import BaseDenseContrast
+
+
+def _rows(dense: Tensor) -> Tensor:
+    """(N, D, S) -> (N * S, D), one row per location."""
+    return dense.transpose(1, 2).flatten(0, 1)
+
+
+@MODELS.register_module()
+class DenseCL(BaseDenseContrast):
+    """`Dense Contrastive Learning for Self-Supervised Visual Pre-Training
+    <https://arxiv.org/abs/2011.09157>`_.
+
+    Follows the authors' code (https://github.com/WXinlong/DenseCL) and
+    equals mmpretrain's ``DenseCL`` on the same weights and views (tested).
+    The loss is ``(1 - lambda) * L_single + lambda * L_dense``:
+
+    - ``L_single``: InfoNCE of the global query against its key, with the
+      global queue as negatives (MoCo v2);
+    - ``L_dense``: InfoNCE of every dense query location against the key
+      location most similar in backbone features, with the dense queue of
+      pooled keys of past images as negatives.
+
+    ``loss_lambda`` is a plain attribute, so mmpretrain's ``DenseCLHook``
+    can hold it at 0 for a warm-up (off in the authors' configs).
+
+    Args:
+        loss_lambda (float): Weight lambda of the dense loss. Defaults to 0.5.
+        **kwargs: See :class:`BaseDenseContrast`.
+    """
+
+    def __init__(self, *args, loss_lambda: float = 0.5, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= loss_lambda <= 1.0:
+            raise ValueError(f'loss_lambda must be in [0, 1], got {loss_lambda}')
+        self.loss_lambda = loss_lambda
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """Losses of one step; pushes this step's keys into the queues.
+
+        Args:
+            inputs (list[Tensor]): Two views, each of shape (N, 3, H, W).
+            data_samples (list[DataSample]): Unused.
+
+        Returns:
+            dict[str, Tensor]: ``loss_single`` and ``loss_dense``, already
+            weighted.
+        """
+        query = self.encode_query(inputs[0])
+        key = self.encode_key(inputs[1])
+        loss_single = self.head.loss(query.global_proj, key.global_proj,
+                                     self.global_queue.feats)
+        loss_dense = self.head.loss(
+            _rows(query.dense_proj), _rows(self.match_dense(query, key)),
+            self.dense_queue.feats)
+        self.global_queue.push(gather_batch(key.global_proj))
+        self.dense_queue.push(gather_batch(key.dense_pooled))
+        return dict(
+            loss_single=(1 - self.loss_lambda) * loss_single,
+            loss_dense=self.loss_lambda * loss_dense)

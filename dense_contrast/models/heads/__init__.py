@@ -1,0 +1,3 @@
+from .info_nce_head import InfoNCEHead
+
+__all__ = ['InfoNCEHead']

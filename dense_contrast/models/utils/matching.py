@@ -1,0 +1,33 @@
+"""Dense correspondence between two views by feature similarity."""
+import torch
+from torch import Tensor
+
+
+@torch.no_grad()
+def match_by_similarity(query_feats: Tensor, key_feats: Tensor) -> Tensor:
+    """For every query location, the most similar key location of the same
+    image.
+
+    Args:
+        query_feats (Tensor): Unit-norm features of view 1. Shape (N, C, S).
+        key_feats (Tensor): Unit-norm features of view 2. Shape (N, C, S').
+
+    Returns:
+        Tensor: ``idx`` of shape (N, S) with
+        ``idx[n, s] = argmax_j <query_feats[n, :, s], key_feats[n, :, j]>``.
+    """
+    similarity = torch.bmm(query_feats.transpose(1, 2), key_feats)  # N,S,S'
+    return similarity.argmax(dim=2)
+
+
+def gather_locations(feats: Tensor, idx: Tensor) -> Tensor:
+    """Pick, for every output location, the feature at a given location.
+
+    Args:
+        feats (Tensor): Dense features. Shape (N, D, S').
+        idx (Tensor): Locations to read. Shape (N, S), values in [0, S').
+
+    Returns:
+        Tensor: ``out[n, :, s] = feats[n, :, idx[n, s]]``. Shape (N, D, S).
+    """
+    return feats.gather(2, idx.unsqueeze(1).expand(-1, feats.shape[1], -1))

@@ -1,0 +1,89 @@
+"""Registries of dense_contrast.
+
+Every node is a child of the matching mmpretrain node, under the scope
+``dense_contrast``. With ``default_scope = 'dense_contrast'`` a config resolves
+the project's own types first and then everything mmpretrain (and mmengine)
+registers: ``ResNet``, ``SelfSupDataPreprocessor``, ``MultiView``,
+``PackInputs``, ``DenseCLHook`` and so on. ``locations`` makes a lookup import
+the module that registers a type, so building by name needs no star imports.
+
+mmdet and mmseg configs reach a project type as ``dense_contrast.<Type>``:
+mmengine resolves a dotted name it cannot find in its registry tree by
+importing it as a Python path, and :mod:`dense_contrast` exports its public
+types at the top level for that reason.
+"""
+from typing import Optional
+
+from mmengine.registry import Registry
+from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
+from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
+from mmpretrain.registry import EVALUATORS as MMPRETRAIN_EVALUATORS
+from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
+from mmpretrain.registry import LOG_PROCESSORS as MMPRETRAIN_LOG_PROCESSORS
+from mmpretrain.registry import LOOPS as MMPRETRAIN_LOOPS
+from mmpretrain.registry import METRICS as MMPRETRAIN_METRICS
+from mmpretrain.registry import MODEL_WRAPPERS as MMPRETRAIN_MODEL_WRAPPERS
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from mmpretrain.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS
+from mmpretrain.registry import OPTIM_WRAPPERS as MMPRETRAIN_OPTIM_WRAPPERS
+from mmpretrain.registry import OPTIMIZERS as MMPRETRAIN_OPTIMIZERS
+from mmpretrain.registry import PARAM_SCHEDULERS as MMPRETRAIN_PARAM_SCHEDULERS
+from mmpretrain.registry import RUNNERS as MMPRETRAIN_RUNNERS
+from mmpretrain.registry import TASK_UTILS as MMPRETRAIN_TASK_UTILS
+from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
+from mmpretrain.registry import VISBACKENDS as MMPRETRAIN_VISBACKENDS
+from mmpretrain.registry import VISUALIZERS as MMPRETRAIN_VISUALIZERS
+from mmpretrain.registry import \
+    WEIGHT_INITIALIZERS as MMPRETRAIN_WEIGHT_INITIALIZERS
+
+__all__ = [
+    'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
+    'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
+    'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
+    'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS', 'EVALUATORS',
+    'VISUALIZERS', 'VISBACKENDS'
+]
+
+SCOPE = 'dense_contrast'
+
+
+def _child(name: str, parent: Registry, location: Optional[str]) -> Registry:
+    """A child of an mmpretrain node; ``location`` is the subpackage that
+    registers its types (None while the project registers none)."""
+    locations = [] if location is None else [f'{SCOPE}.{location}']
+    return Registry(name, parent=parent, scope=SCOPE, locations=locations)
+
+
+# engine
+RUNNERS = _child('runner', MMPRETRAIN_RUNNERS, 'engine')
+LOOPS = _child('loop', MMPRETRAIN_LOOPS, 'engine')
+HOOKS = _child('hook', MMPRETRAIN_HOOKS, 'engine')
+LOG_PROCESSORS = _child('log processor', MMPRETRAIN_LOG_PROCESSORS, 'engine')
+OPTIMIZERS = _child('optimizer', MMPRETRAIN_OPTIMIZERS, 'engine')
+OPTIM_WRAPPERS = _child('optim_wrapper', MMPRETRAIN_OPTIM_WRAPPERS, 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMPRETRAIN_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'engine')
+PARAM_SCHEDULERS = _child('parameter scheduler', MMPRETRAIN_PARAM_SCHEDULERS,
+                          'engine')
+
+# datasets
+DATASETS = _child('dataset', MMPRETRAIN_DATASETS, 'datasets')
+DATA_SAMPLERS = _child('data sampler', MMPRETRAIN_DATA_SAMPLERS, 'datasets')
+TRANSFORMS = _child('transform', MMPRETRAIN_TRANSFORMS, 'datasets')
+
+# models
+MODELS = _child('model', MMPRETRAIN_MODELS, 'models')
+MODEL_WRAPPERS = _child('model_wrapper', MMPRETRAIN_MODEL_WRAPPERS, 'models')
+WEIGHT_INITIALIZERS = _child('weight initializer',
+                             MMPRETRAIN_WEIGHT_INITIALIZERS, 'models')
+TASK_UTILS = _child('task util', MMPRETRAIN_TASK_UTILS, 'models')
+
+# evaluation
+METRICS = _child('metric', MMPRETRAIN_METRICS, None)
+EVALUATORS = _child('evaluator', MMPRETRAIN_EVALUATORS, None)
+
+# visualization
+VISUALIZERS = _child('visualizer', MMPRETRAIN_VISUALIZERS, None)
+VISBACKENDS = _child('vis_backend', MMPRETRAIN_VISBACKENDS, None)

@@ -1,0 +1,33 @@
+# DenseCL on the embedded toy scenes: ResNet-18, 96 px views, one process
+# with 32 images, 8 epochs; a few minutes on 2 CPU cores. The data is
+# generated under data/toyscenes on first use.
+_base_ = [
+    '../_base_/models/densecl_r50.py',
+    '../_base_/datasets/toyscenes_bs32_mocov2.py',
+    '../_base_/schedules/sgd_coslr_200e.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    # 4,096 pooled keys: a queue of about two epochs of toy scenes. It need
+    # not be a multiple of the batch.
+    queue_len=4096,
+    backbone=dict(depth=18),
+    neck=dict(in_channels=512, hid_channels=512))
+
+max_epochs = 8
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs)
+]
+train_cfg = dict(max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=32)
+
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

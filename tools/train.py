@@ -1,0 +1,121 @@
+"""Pretrain a model from a config with mmengine's Runner.
+
+Examples:
+    python tools/train.py configs/densecl/densecl_resnet18_1xb32-coslr-8e_toyscenes.py
+    python tools/train.py CONFIG --resume            # latest checkpoint in work_dir
+    python tools/train.py CONFIG --resume PATH.pth   # a given checkpoint
+    python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=16
+    bash tools/dist_train.sh CONFIG 8                # 8 GPUs via torchrun
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+# Allow running from a checkout without installing (the setup installs it
+# editable, so this is a fallback only).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Pretrain a dense_contrast model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='where logs and checkpoints go; defaults to '
+        'work_dirs/<config name>')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or, with no value, from the '
+        'latest checkpoint in the work_dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (fp16 with loss scaling; needs a GPU)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual global batch size '
+        '(base batch size from the config\'s auto_scale_lr)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value, e.g. '
+        'model.queue_len=4096 train_dataloader.batch_size=16')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher (tools/dist_train.sh uses pytorch)')
+    # torchrun sets LOCAL_RANK; older launchers pass --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command-line options to the config."""
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                'error: --amp needs a GPU: mmengine 0.10.7 builds its '
+                'AmpOptimWrapper only on CUDA/NPU/MLU devices, and no GPU '
+                'is visible (torch.cuda.is_available() is False).')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise SystemExit(
+                f'error: --resume {args.resume}: no such checkpoint file')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise SystemExit(
+                f'error: --auto-scale-lr: {args.config} has no '
+                "'auto_scale_lr = dict(base_batch_size=...)' entry")
+        cfg.auto_scale_lr.enable = True
+
+    # NCCL needs GPUs; CPU-only multi-process runs (and the tests) use gloo.
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.config):
+        raise SystemExit(f'error: config file {args.config} does not exist')
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

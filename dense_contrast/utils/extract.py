@@ -1,0 +1,345 @@
+"""Extract the backbone of a pretraining checkpoint for downstream tasks.
+
+A pretraining checkpoint holds the whole self-supervised model (backbone,
+momentum encoder ``encoder_k``, neck, head, queues) plus the training state
+(``meta``, ``message_hub``, ``optimizer``, ...). Detection and segmentation
+only need the backbone, and they load it with ``torch.load`` under
+``weights_only=True`` without this project installed. So the output holds
+tensors only, keyed like the backbone's own ``state_dict`` (``conv1.weight``,
+``bn1.running_mean``, ``layer1.0.conv1.weight``, ...), which is what
+``init_cfg=dict(type='Pretrained', checkpoint=...)`` of mmdet's and mmseg's
+``ResNet`` expects.
+"""
+import ast
+import hashlib
+import logging
+import os
+import os.path as osp
+import pickle
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.logging import print_log
+
+from .checkpoint import register_safe_globals
+
+__all__ = [
+    'load_checkpoint_safely', 'get_model_state_dict', 'select_submodule',
+    'build_extract_meta', 'extract_backbone_weights', 'pretrained_init_cfg',
+    'sha256sum', 'top_level_names', 'DEFAULT_PREFIX'
+]
+
+DEFAULT_PREFIX = 'backbone.'
+
+# Keys of an mmengine training checkpoint besides ``state_dict``; their
+# presence tells a training checkpoint from a plain state dict.
+_TRAINING_KEYS = ('meta', 'message_hub', 'optimizer', 'param_schedulers')
+
+
+def _normalise_prefix(prefix: str) -> str:
+    """Make sure a module prefix ends with a dot.
+
+    Without the dot, ``backbone`` would also match e.g. ``backbone2.*``.
+
+    Args:
+        prefix (str): A module path such as ``'backbone'`` or
+            ``'backbone.'``.
+
+    Returns:
+        str: The prefix ending with ``'.'``.
+
+    Raises:
+        ValueError: If ``prefix`` is empty or only dots.
+    """
+    prefix = prefix.strip()
+    if not prefix.strip('.'):
+        raise ValueError('The prefix must name a submodule, e.g. '
+                         f'{DEFAULT_PREFIX!r}; got {prefix!r}.')
+    return prefix if prefix.endswith('.') else prefix + '.'
+
+
+def sha256sum(path: str, chunk_size: int = 1 << 20) -> str:
+    """Hash a file without reading it into memory at once.
+
+    Args:
+        path (str): The file.
+        chunk_size (int): Bytes read per step. Defaults to 1 MiB.
+
+    Returns:
+        str: The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(chunk_size), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_checkpoint_safely(path: str) -> dict:
+    """Load a checkpoint with ``weights_only=True``.
+
+    The project's safe globals are registered first, so checkpoints written
+    with ``SafeCheckpointHook`` load; anything else that is not a tensor,
+    builtin or allowlisted class is refused without being executed.
+
+    Args:
+        path (str): The checkpoint file.
+
+    Returns:
+        dict: The loaded object (a training checkpoint or a state dict).
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        pickle.UnpicklingError: If the file needs globals that are not
+            allowlisted; the message names them.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Input checkpoint not found: {path}')
+    register_safe_globals()
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # noqa: BLE001  (only used to improve the message)
+            unsafe = []
+        raise pickle.UnpicklingError(
+            f'Refusing to load {path} with weights_only=True: it needs the '
+            f'globals {sorted(unsafe) or "(unknown)"}, which are not '
+            'allowlisted. Checkpoints written without SafeCheckpointHook '
+            '(e.g. by plain mmengine) pickle builtins.getattr and cannot be '
+            'read safely. If you trust its origin, save its "state_dict" on '
+            'its own (a plain state dict), which loads safely.') from err
+
+
+def get_model_state_dict(checkpoint: dict) -> Dict[str, object]:
+    """Return the model weights of a checkpoint.
+
+    Args:
+        checkpoint (dict): An mmengine training checkpoint (with a
+            ``state_dict`` key) or a plain state dict.
+
+    Returns:
+        dict: Parameter/buffer names to values.
+
+    Raises:
+        ValueError: If ``checkpoint`` is neither.
+    """
+    if not isinstance(checkpoint, dict):
+        raise ValueError('Expected a checkpoint dict or a state dict, got '
+                         f'{type(checkpoint).__name__}.')
+    state_dict = checkpoint.get('state_dict')
+    if isinstance(state_dict, dict):
+        return state_dict
+    if any(key in checkpoint for key in _TRAINING_KEYS):
+        raise ValueError('The checkpoint has training keys '
+                         f'{sorted(map(str, checkpoint))} but no '
+                         '"state_dict" dict.')
+    return checkpoint
+
+
+def top_level_names(state_dict: Dict[str, object]) -> List[str]:
+    """List the first component of every key (the top-level module names).
+
+    Args:
+        state_dict (dict): A state dict.
+
+    Returns:
+        list[str]: Sorted unique names, e.g. ``['backbone', 'encoder_k',
+        'head', 'neck', 'queue']``.
+    """
+    return sorted({str(key).split('.', 1)[0] for key in state_dict})
+
+
+def select_submodule(state_dict: Dict[str, object],
+                     prefix: str = DEFAULT_PREFIX) -> Dict[str, torch.Tensor]:
+    """Keep the tensors under ``prefix`` and strip it from their names.
+
+    Everything else (momentum encoder ``encoder_k.module.0.*``, neck, head,
+    queues) is dropped. ``num_batches_tracked`` buffers are kept: mmdet's and
+    mmseg's ``ResNet`` build ``nn.BatchNorm2d`` layers that have them.
+
+    Args:
+        state_dict (dict): The model state dict.
+        prefix (str): The submodule to extract. Defaults to ``'backbone.'``.
+
+    Returns:
+        dict[str, torch.Tensor]: Stripped names to compact CPU copies.
+
+    Raises:
+        ValueError: If no tensor starts with ``prefix``; the message lists
+            the top-level names that do exist.
+    """
+    prefix = _normalise_prefix(prefix)
+    selected: Dict[str, torch.Tensor] = {}
+    skipped: List[str] = []
+    for key, value in state_dict.items():
+        if not str(key).startswith(prefix):
+            continue
+        if not isinstance(value, torch.Tensor):
+            skipped.append(key)
+            continue
+        # ``clone`` gives each tensor its own storage: torch.save writes
+        # whole storages, so views would drag their base tensors along.
+        selected[key[len(prefix):]] = value.detach().cpu().clone(
+            memory_format=torch.contiguous_format)
+    if skipped:
+        print_log(
+            f'Skipped non-tensor entries under {prefix!r}: {skipped}',
+            logger='current',
+            level=logging.WARNING)
+    if not selected:
+        raise ValueError(
+            f'No tensor key starts with {prefix!r}. Top-level names in the '
+            f'checkpoint: {top_level_names(state_dict)}. Pass one of them '
+            'with --prefix.')
+    return selected
+
+
+def _algorithm_from_cfg(cfg_text: str) -> Optional[str]:
+    """Find ``model = dict(type=...)`` in a dumped config without running it.
+
+    mmengine stores the config as Python source in ``meta['cfg']``;
+    ``ast.parse`` reads it without executing anything.
+
+    Args:
+        cfg_text (str): The config source.
+
+    Returns:
+        str, optional: The model type (e.g. ``'DenseCL'``), or None.
+    """
+    try:
+        tree = ast.parse(cfg_text)
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call) and any(
+                    isinstance(target, ast.Name) and target.id == 'model'
+                    for target in node.targets)):
+            continue
+        for keyword in node.value.keywords:
+            if (keyword.arg == 'type'
+                    and isinstance(keyword.value, ast.Constant)
+                    and isinstance(keyword.value.value, str)):
+                return keyword.value.value
+    return None
+
+
+def build_extract_meta(checkpoint: dict, in_path: str, prefix: str,
+                       num_tensors: int) -> Dict[str, Union[str, int]]:
+    """Describe where extracted weights come from, with str/int values only.
+
+    Only builtin scalars are stored so that the output stays loadable with
+    ``weights_only=True`` and no allowlist.
+
+    Args:
+        checkpoint (dict): The loaded input checkpoint.
+        in_path (str): The input file.
+        prefix (str): The extracted prefix.
+        num_tensors (int): Number of tensors written.
+
+    Returns:
+        dict: ``source`` (file name), ``source_sha256``, ``prefix``,
+        ``num_tensors`` and, when the input records them, ``algorithm``,
+        ``epoch`` and ``iter``.
+    """
+    meta: Dict[str, Union[str, int]] = dict(
+        source=osp.basename(in_path),
+        source_sha256=sha256sum(in_path),
+        prefix=_normalise_prefix(prefix),
+        num_tensors=int(num_tensors))
+    src_meta = checkpoint.get('meta') if 'state_dict' in checkpoint else None
+    if isinstance(src_meta, dict):
+        cfg_text = src_meta.get('cfg')
+        algorithm = _algorithm_from_cfg(cfg_text) if isinstance(cfg_text,
+                                                                str) else None
+        if algorithm:
+            meta['algorithm'] = algorithm
+        for key in ('epoch', 'iter'):
+            # ``bool`` is an ``int`` subclass but never a valid counter.
+            value = src_meta.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                meta[key] = int(value)
+    return meta
+
+
+def pretrained_init_cfg(path: str) -> str:
+    """Format the ``init_cfg`` line that loads extracted weights.
+
+    Args:
+        path (str): The extracted file.
+
+    Returns:
+        str: ``init_cfg=dict(type='Pretrained', checkpoint='...')``.
+    """
+    return f"init_cfg=dict(type='Pretrained', checkpoint={path!r})"
+
+
+def _save_atomically(obj: dict, out_path: str) -> None:
+    """Save with ``torch.save`` through a temporary file in the same folder.
+
+    An interrupted run then never leaves a truncated file at ``out_path``.
+
+    Args:
+        obj (dict): What to save.
+        out_path (str): The destination.
+    """
+    out_dir = osp.dirname(osp.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
+    tmp_path = osp.join(out_dir,
+                        f'.{osp.basename(out_path)}.{os.getpid()}.tmp')
+    try:
+        torch.save(obj, tmp_path)
+        os.replace(tmp_path, out_path)
+    finally:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+def extract_backbone_weights(in_path: str,
+                             out_path: str,
+                             prefix: str = DEFAULT_PREFIX,
+                             with_meta: bool = True) -> dict:
+    """Write the weights under ``prefix`` of ``in_path`` to ``out_path``.
+
+    The input is read with ``weights_only=True`` (see
+    :func:`load_checkpoint_safely`). The output is
+    ``{'state_dict': {name: tensor}, 'meta': {...}}`` with tensors and
+    str/int values only, so it loads with ``torch.load(out_path,
+    weights_only=True)`` and no allowlist, and into mmdet/mmseg ``ResNet``
+    through ``init_cfg=dict(type='Pretrained', checkpoint=out_path)``.
+
+    Args:
+        in_path (str): Pretraining checkpoint (mmengine training checkpoint
+            or plain state dict).
+        out_path (str): Output file; missing folders are created.
+        prefix (str): Submodule to extract. Defaults to ``'backbone.'``.
+        with_meta (bool): Whether to add the ``meta`` dict of
+            :func:`build_extract_meta`. Defaults to True.
+
+    Returns:
+        dict: The object that was saved.
+
+    Raises:
+        FileNotFoundError: If ``in_path`` does not exist.
+        ValueError: If ``out_path`` is ``in_path`` or nothing matches
+            ``prefix``.
+        pickle.UnpicklingError: If ``in_path`` cannot be read safely.
+    """
+    if osp.exists(out_path) and osp.exists(in_path) and osp.samefile(
+            in_path, out_path):
+        raise ValueError(f'Output {out_path} is the input file; refusing to '
+                         'overwrite the pretraining checkpoint.')
+    checkpoint = load_checkpoint_safely(in_path)
+    state_dict = select_submodule(get_model_state_dict(checkpoint), prefix)
+    extracted: dict = dict(state_dict=state_dict)
+    if with_meta:
+        extracted['meta'] = build_extract_meta(checkpoint, in_path, prefix,
+                                               len(state_dict))
+    _save_atomically(extracted, out_path)
+    print_log(
+        f'Extracted {len(state_dict)} tensors under '
+        f'{_normalise_prefix(prefix)!r} from {in_path} to {out_path}',
+        logger='current')
+    return extracted

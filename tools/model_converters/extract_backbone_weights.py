@@ -1,0 +1,79 @@
+"""Extract backbone weights from a dense_contrast pretraining checkpoint.
+
+Example::
+
+    python tools/model_converters/extract_backbone_weights.py \\
+        work_dirs/densecl_r50/epoch_200.pth densecl_r50_backbone.pth
+
+The output holds tensors only and loads with ``torch.load(path,
+weights_only=True)``; paste the printed ``init_cfg`` line into an mmdet or
+mmseg ``ResNet`` backbone config.
+"""
+import argparse
+import os.path as osp
+import pickle
+import sys
+from typing import List, Optional
+
+from dense_contrast.utils.extract import (DEFAULT_PREFIX,
+                                          extract_backbone_weights,
+                                          pretrained_init_cfg)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to None, i.e. ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: ``input``, ``output``, ``prefix``, ``no_meta``.
+    """
+    parser = argparse.ArgumentParser(
+        description='Extract the backbone of a pretraining checkpoint into a '
+        'tensors-only file for mmdet/mmseg init_cfg.')
+    parser.add_argument('input', help='pretraining checkpoint (.pth)')
+    parser.add_argument(
+        'output', help='output file; missing folders are created')
+    parser.add_argument(
+        '--prefix',
+        default=DEFAULT_PREFIX,
+        help='submodule to extract, stripped from the key names '
+        f'(default: {DEFAULT_PREFIX})')
+    parser.add_argument(
+        '--no-meta',
+        action='store_true',
+        help='write only "state_dict" (no source/sha256/algorithm "meta")')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the extraction and print a summary.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to None, i.e. ``sys.argv[1:]``.
+
+    Returns:
+        int: The exit status, 0 on success and 1 on a reported error.
+    """
+    args = parse_args(argv)
+    try:
+        extracted = extract_backbone_weights(
+            args.input,
+            args.output,
+            prefix=args.prefix,
+            with_meta=not args.no_meta)
+    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    out_path = osp.abspath(args.output)
+    print(f'Wrote {len(extracted["state_dict"])} tensors to {out_path}')
+    print('Use it in an mmdet/mmseg backbone config with:')
+    print(f'    {pretrained_init_cfg(out_path)}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

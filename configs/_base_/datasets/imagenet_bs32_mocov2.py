@@ -1,4 +1,5 @@
-# ImageNet-1k in mmpretrain's layout (data/imagenet/train/..., meta/train.txt),
+# ImageNet-1k in mmpretrain's layout (data/imagenet/train/<class>/*.JPEG;
+# meta/train.txt is used when present),
 # two MoCo v2 views of 224 px per image, 32 images per GPU.
 dataset_type = 'mmpretrain.ImageNet'
 data_root = 'data/imagenet/'
@@ -32,7 +33,12 @@ view_pipeline = [
         prob=0.2,
         keep_channels=True,
         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='RandomGaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+    # Gaussian blur with sigma drawn uniformly from [0.1, 2.0], p = 0.5.
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
@@ -50,6 +56,5 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='meta/train.txt',
-        data_prefix=dict(img_path='train/'),
+        split='train',
         pipeline=train_pipeline))

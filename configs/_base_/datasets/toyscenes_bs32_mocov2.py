@@ -32,7 +32,12 @@ view_pipeline = [
         prob=0.2,
         keep_channels=True,
         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='RandomGaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+    # Gaussian blur with sigma drawn uniformly from [0.1, 2.0], p = 0.5.
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [

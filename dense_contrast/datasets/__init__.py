@@ -1,0 +1,11 @@
+"""Datasets of dense_contrast."""
+from .toyscenes import (TOYSCENES_CLASSES, TOYSCENES_PALETTE, ToyScenesDataset,
+                        ToyScenesMismatchError, ensure_toyscenes,
+                        generate_toyscenes, render_scene)
+from .transforms import ColorJitter, rotate_hue
+
+__all__ = [
+    'ColorJitter', 'rotate_hue', 'TOYSCENES_CLASSES', 'TOYSCENES_PALETTE', 'ToyScenesDataset',
+    'ToyScenesMismatchError', 'ensure_toyscenes', 'generate_toyscenes',
+    'render_scene'
+]

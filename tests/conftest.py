@@ -13,3 +13,21 @@ def _seed_everything():
     """Every test starts from the same global RNG state."""
     torch.manual_seed(0)
     yield
+
+
+TINY_TOYSCENES = dict(num_train=12, num_val=2, img_size=64)
+
+
+@pytest.fixture(scope='session')
+def tiny_toyscenes(tmp_path_factory):
+    """A 12-image toy scenes folder shared by the runner tests.
+
+    Returns:
+        tuple[str, dict]: The root and the generator arguments, which a
+        ``ToyScenesDataset`` config must repeat (they are checked against
+        the folder's meta.json).
+    """
+    from dense_contrast.datasets import ensure_toyscenes
+    root = str(tmp_path_factory.mktemp('toyscenes'))
+    ensure_toyscenes(root, progress=False, **TINY_TOYSCENES)
+    return root, TINY_TOYSCENES

@@ -1,0 +1,25 @@
+"""dense_contrast: dense contrastive self-supervised pretraining for OpenMMLab.
+
+Importing the package registers every component in the ``dense_contrast``
+registry scope (children of mmpretrain's registries, see :mod:`.registry`)
+and allowlists the few harmless classes that mmengine checkpoints contain, so
+that ``torch.load`` keeps ``weights_only=True`` (see :mod:`.utils.checkpoint`).
+
+Shape letters used throughout the package:
+    N: images per process, B: global batch (N x world size),
+    C: backbone channels, D: projection dimension,
+    H x W: a feature grid, S = H * W locations,
+    K: queue length, V: number of views.
+"""
+from .version import __version__
+from .utils import register_safe_globals
+
+register_safe_globals()
+
+from . import datasets, engine, models  # noqa: E402
+from .datasets import *  # noqa: E402,F401,F403
+from .engine import *  # noqa: E402,F401,F403
+from .models import *  # noqa: E402,F401,F403
+
+__all__ = (['__version__'] + datasets.__all__ + engine.__all__ +
+           models.__all__)

@@ -102,10 +102,27 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                 "'auto_scale_lr = dict(base_batch_size=...)' entry")
         cfg.auto_scale_lr.enable = True
 
-    # NCCL needs GPUs; CPU-only multi-process runs (and the tests) use gloo.
     if args.launcher != 'none' and not torch.cuda.is_available():
+        # CPU processes: gloo instead of NCCL, and DDP without device ids.
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
     return cfg
+
+
+def init_cpu_process_group(cfg: Config) -> None:
+    """Start the gloo process group of a CPU-only torchrun job.
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device``
+    unconditionally, which fails without a GPU; the Runner skips its own
+    initialisation when a process group already exists.
+    """
+    if (cfg.launcher == 'pytorch' and not torch.cuda.is_available()
+            and not torch.distributed.is_initialized()):
+        torch.distributed.init_process_group(
+            backend=cfg.env_cfg.dist_cfg.backend, init_method='env://')
 
 
 def main() -> None:
@@ -113,6 +130,7 @@ def main() -> None:
     if not osp.isfile(args.config):
         raise SystemExit(f'error: config file {args.config} does not exist')
     cfg = merge_args(Config.fromfile(args.config), args)
+    init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

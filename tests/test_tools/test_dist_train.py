@@ -1,6 +1,7 @@
 """tools/dist_train.sh: two CPU processes through torchrun (gloo)."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -10,6 +11,12 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'densecl',
                   'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 @pytest.mark.timeout(600)
@@ -25,7 +32,7 @@ def test_two_process_training_gathers_keys(tmp_path, tiny_toyscenes):
         'model.queue_len=20', 'model.neck.hid_channels=32',
         'train_cfg.max_epochs=1'
     ]
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29533',
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
                OMP_NUM_THREADS='1')
     done = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',

@@ -110,9 +110,11 @@ class BaseDenseContrast(BaseSelfSupervisor):
         if match_on not in ('backbone', 'neck'):
             raise ValueError(
                 f"match_on must be 'backbone' or 'neck', got {match_on!r}")
-        data_preprocessor = data_preprocessor or {}
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor.setdefault('type', 'SelfSupDataPreprocessor')
+        if data_preprocessor is None or isinstance(data_preprocessor, dict):
+            data_preprocessor = {
+                'type': 'SelfSupDataPreprocessor',
+                **(data_preprocessor or {})
+            }
         super().__init__(
             backbone=_build(backbone),
             neck=_build(neck),
@@ -187,6 +189,5 @@ class BaseDenseContrast(BaseSelfSupervisor):
             idx = match_by_similarity(query.backbone_feats,
                                       key.backbone_feats)
         else:
-            idx = match_by_similarity(query.dense_proj.detach(),
-                                      key.dense_proj)
+            idx = match_by_similarity(query.dense_proj, key.dense_proj)
         return gather_locations(key.dense_proj, idx)

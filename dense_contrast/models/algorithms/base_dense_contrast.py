@@ -27,7 +27,8 @@ class ViewEmbeddings(NamedTuple):
     channel axis).
 
     Attributes:
-        backbone_feats (Tensor): Last backbone map. Shape (N, C, S).
+        backbone_feats (Tensor): Last backbone map, detached (it only serves
+            dense matching). Shape (N, C, S).
         global_proj (Tensor): Global projection. Shape (N, D).
         dense_proj (Tensor): Dense projection. Shape (N, D, S).
         dense_pooled (Tensor): Pooled dense projection. Shape (N, D).
@@ -134,7 +135,8 @@ class BaseDenseContrast(BaseSelfSupervisor):
         feats = backbone(images)
         proj = neck(feats)
         return ViewEmbeddings(
-            backbone_feats=F.normalize(feats[-1].flatten(2), dim=1),
+            # Only used to find matches (an argmax): no gradient needed.
+            backbone_feats=F.normalize(feats[-1].detach().flatten(2), dim=1),
             global_proj=F.normalize(proj.global_proj, dim=1),
             dense_proj=F.normalize(proj.dense_proj, dim=1),
             dense_pooled=F.normalize(proj.dense_pooled, dim=1))

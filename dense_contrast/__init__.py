@@ -16,10 +16,12 @@ from .utils import register_safe_globals
 
 register_safe_globals()
 
-from . import datasets, engine, models  # noqa: E402
+from . import datasets, engine, evaluation, models  # noqa: E402
 from .datasets import *  # noqa: E402,F401,F403
 from .engine import *  # noqa: E402,F401,F403
+from .evaluation import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 
 __all__ = (['__version__'] + datasets.__all__ + engine.__all__ +
+           evaluation.__all__ +
            models.__all__)

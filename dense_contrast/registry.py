@@ -81,8 +81,8 @@ WEIGHT_INITIALIZERS = _child('weight initializer',
 TASK_UTILS = _child('task util', MMPRETRAIN_TASK_UTILS, 'models')
 
 # evaluation
-METRICS = _child('metric', MMPRETRAIN_METRICS, None)
-EVALUATORS = _child('evaluator', MMPRETRAIN_EVALUATORS, None)
+METRICS = _child('metric', MMPRETRAIN_METRICS, 'evaluation')
+EVALUATORS = _child('evaluator', MMPRETRAIN_EVALUATORS, 'evaluation')
 
 # visualization
 VISUALIZERS = _child('visualizer', MMPRETRAIN_VISUALIZERS, None)

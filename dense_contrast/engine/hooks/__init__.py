@@ -1,3 +1,11 @@
+from .dense_probe_hook import DenseProbeHook
+from .run_safety_hooks import (NonFiniteLossError, NonFiniteLossHook,
+                               SignalCheckpointHook, SkippedImagesHook,
+                               TrainingInterrupted)
 from .safe_checkpoint_hook import SafeCheckpointHook
 
-__all__ = ['SafeCheckpointHook']
+__all__ = [
+    'DenseProbeHook', 'SafeCheckpointHook', 'NonFiniteLossHook',
+    'SignalCheckpointHook', 'SkippedImagesHook', 'NonFiniteLossError',
+    'TrainingInterrupted'
+]

@@ -1,4 +1,10 @@
 from .base_dense_contrast import BaseDenseContrast, ViewEmbeddings
 from .densecl import DenseCL
+from .densecl_pp import DenseCLPP
+from .dsc import DSC, SemanticViewEmbeddings
+from .mcl import MCL
 
-__all__ = ['BaseDenseContrast', 'DenseCL', 'ViewEmbeddings']
+__all__ = [
+    'BaseDenseContrast', 'DenseCL', 'DenseCLPP', 'MCL', 'ViewEmbeddings',
+    'DSC', 'SemanticViewEmbeddings'
+]

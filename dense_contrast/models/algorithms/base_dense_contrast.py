@@ -1,6 +1,6 @@
 """What DenseCL, DSC and DenseCL++ share: a momentum key encoder, queues of
 negatives, shuffled-BN key encoding and dense matching between two views."""
-from typing import Dict, List, NamedTuple, Optional, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +88,11 @@ class BaseDenseContrast(BaseSelfSupervisor):
         data_preprocessor (dict or nn.Module, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict or list[dict], optional): Initialisation config.
+        momentum_encoder (bool): Whether to keep the momentum key encoder
+            and the queues (MoCo style). If False (SimCLR style), neither is
+            built, ``queue_len`` and ``momentum`` are unused, and both
+            views are embedded with :meth:`encode_query` (with gradient).
+            Defaults to True.
     """
 
     def __init__(self,
@@ -99,7 +104,8 @@ class BaseDenseContrast(BaseSelfSupervisor):
                  momentum: float = 0.999,
                  match_on: str = 'backbone',
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+                 init_cfg: Optional[Union[List[dict], dict]] = None,
+                 momentum_encoder: bool = True) -> None:
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f'momentum must be in [0, 1), got {momentum}')
         if momentum < 0.5:
@@ -124,16 +130,39 @@ class BaseDenseContrast(BaseSelfSupervisor):
             init_cfg=init_cfg)
         self.momentum = momentum
         self.match_on = match_on
-        self.encoder_k = ExponentialMovingAverage(
-            nn.Sequential(self.backbone, self.neck), momentum=1.0 - momentum)
-        self.global_queue = FeatureQueue(feat_dim, queue_len)
-        self.dense_queue = FeatureQueue(feat_dim, queue_len)
+        self.encoder_k: Optional[ExponentialMovingAverage] = None
+        self.global_queue: Optional[FeatureQueue] = None
+        self.dense_queue: Optional[FeatureQueue] = None
+        if momentum_encoder:
+            self.encoder_k = ExponentialMovingAverage(
+                nn.Sequential(self.backbone, self.neck),
+                momentum=1.0 - momentum)
+            self.global_queue = FeatureQueue(feat_dim, queue_len)
+            self.dense_queue = FeatureQueue(feat_dim, queue_len)
         self.register_load_state_dict_pre_hook(_rename_mmpretrain_queues)
 
     def _embed(self, backbone: nn.Module, neck: nn.Module,
                images: Tensor) -> ViewEmbeddings:
         feats = backbone(images)
-        proj = neck(feats)
+        return self.normalise_embeddings(feats, neck(feats))
+
+    def normalise_embeddings(self, feats: Sequence[Tensor],
+                             proj: NamedTuple) -> ViewEmbeddings:
+        """Turn backbone and neck outputs into unit-norm embeddings.
+
+        Subclasses whose neck returns more fields override this to add them
+        (the result may be any NamedTuple of per-image tensors: the key side
+        unshuffles every field).
+
+        Args:
+            feats (Sequence[Tensor]): Backbone outputs; the last has shape
+                (N, C, H, W).
+            proj (NamedTuple): Neck outputs with at least ``global_proj``,
+                ``dense_proj`` and ``dense_pooled``.
+
+        Returns:
+            ViewEmbeddings: Unit-norm embeddings.
+        """
         return ViewEmbeddings(
             # Only used to find matches (an argmax): no gradient needed.
             backbone_feats=F.normalize(feats[-1].detach().flatten(2), dim=1),
@@ -167,12 +196,17 @@ class BaseDenseContrast(BaseSelfSupervisor):
             ViewEmbeddings: Unit-norm embeddings, without gradient, in the
             order of ``images``.
         """
+        if self.encoder_k is None:
+            raise RuntimeError(
+                'encode_key needs the momentum encoder, but this model was '
+                'built with momentum_encoder=False: embed both views with '
+                'encode_query (SimCLR style).')
         self.encoder_k.update_parameters(
             nn.Sequential(self.backbone, self.neck))
         shuffled, idx_unshuffle = batch_shuffle(images)
         backbone_k, neck_k = self.encoder_k.module
         keys = self._embed(backbone_k, neck_k, shuffled)
-        return ViewEmbeddings(*batch_unshuffle(keys, idx_unshuffle))
+        return type(keys)(*batch_unshuffle(keys, idx_unshuffle))
 
     def match_dense(self, query: ViewEmbeddings,
                     key: ViewEmbeddings) -> Tensor:
@@ -187,9 +221,19 @@ class BaseDenseContrast(BaseSelfSupervisor):
             Tensor: Matched key projections, shape (N, D, S), with
             ``out[n, :, s] = key.dense_proj[n, :, idx[n, s]]``.
         """
+        return gather_locations(key.dense_proj, self.match_index(query, key))
+
+    def matching_features(self, view: ViewEmbeddings) -> Tensor:
+        """The unit-norm features that dense matching compares
+        (``match_on``): backbone map or dense projection, shape (N, C or D,
+        S)."""
         if self.match_on == 'backbone':
-            idx = match_by_similarity(query.backbone_feats,
-                                      key.backbone_feats)
-        else:
-            idx = match_by_similarity(query.dense_proj, key.dense_proj)
-        return gather_locations(key.dense_proj, idx)
+            return view.backbone_feats
+        return view.dense_proj
+
+    def match_index(self, query: ViewEmbeddings,
+                    key: ViewEmbeddings) -> Tensor:
+        """Index of the most similar key location for every query location
+        (no gradient), shape (N, S), as :meth:`match_dense` uses it."""
+        return match_by_similarity(
+            self.matching_features(query), self.matching_features(key))

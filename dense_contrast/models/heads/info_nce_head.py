@@ -52,7 +52,10 @@ class InfoNCEHead(BaseModule):
             Tensor: Scalar loss.
         """
         scaled = query / self.temperature
-        pos_logits = (scaled * positive).sum(dim=1)  # M
-        neg_logits = scaled @ negatives.to(scaled.dtype)  # M, K
+        # Under autocast the (M, K) product runs in fp16/bf16; the positive
+        # logit and the reduction stay float32, so mixed precision only
+        # rounds the negative logits (no-ops in float32).
+        pos_logits = (scaled.float() * positive.float()).sum(dim=1)  # M
+        neg_logits = (scaled @ negatives.to(scaled.dtype)).float()  # M, K
         return (torch.logaddexp(pos_logits, neg_logits.logsumexp(dim=1)) -
                 pos_logits).mean()

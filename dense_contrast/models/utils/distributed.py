@@ -7,7 +7,7 @@ code path as a multi-GPU job.
 from typing import List, Sequence, Tuple
 
 import torch
-from mmengine.dist import all_gather
+from mmengine.dist import all_gather, all_reduce, get_rank, get_world_size
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 from torch import Tensor
 
@@ -26,6 +26,47 @@ def gather_batch(x: Tensor) -> Tensor:
         Tensor: Parts in rank order. Shape (N * world_size, ...).
     """
     return torch.cat(all_gather(x), dim=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along the batch axis whose backward sums the gradients of
+    every process's copy and returns this process's slice."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.batch = x.shape[0]
+        return torch.cat(all_gather(x), dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        # A copy: autograd may share the incoming gradient elsewhere.
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        all_reduce(grad, op='sum')
+        start = get_rank() * ctx.batch
+        return grad[start:start + ctx.batch]
+
+
+def gather_batch_with_grad(x: Tensor) -> Tensor:
+    """Concatenate a tensor over all processes, keeping the gradient.
+
+    For SimCLR-style in-batch negatives, which are online embeddings. Every
+    process's loss depends on every image, so the backward sums the
+    gradients that all processes computed for this process's rows
+    (lightly's choice; mmpretrain's SimCLR keeps only the local loss's
+    share). With DDP averaging the parameter gradients, W processes then
+    get exactly the gradients of one process on the global batch when the
+    loss is a mean over equal per-process parts (tested with gloo).
+
+    Args:
+        x (Tensor): This process's part, the same shape on every process.
+            Shape (N, ...).
+
+    Returns:
+        Tensor: Parts in rank order. Shape (N * world_size, ...).
+    """
+    if get_world_size() == 1:
+        return x
+    return _GatherWithGrad.apply(x)
 
 
 @torch.no_grad()

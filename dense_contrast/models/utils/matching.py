@@ -16,7 +16,11 @@ def match_by_similarity(query_feats: Tensor, key_feats: Tensor) -> Tensor:
         Tensor: ``idx`` of shape (N, S) with
         ``idx[n, s] = argmax_j <query_feats[n, :, s], key_feats[n, :, j]>``.
     """
-    similarity = torch.bmm(query_feats.transpose(1, 2), key_feats)  # N,S,S'
+    # In float32 even under autocast: rounded similarities would flip
+    # near-ties of the argmax, and the product is small (N x S x S').
+    with torch.autocast(query_feats.device.type, enabled=False):
+        similarity = torch.bmm(query_feats.transpose(1, 2).float(),
+                               key_feats.float())  # N, S, S'
     return similarity.argmax(dim=2)
 
 

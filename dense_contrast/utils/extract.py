@@ -26,7 +26,8 @@ from .checkpoint import register_safe_globals
 __all__ = [
     'load_checkpoint_safely', 'get_model_state_dict', 'select_submodule',
     'build_extract_meta', 'extract_backbone_weights', 'pretrained_init_cfg',
-    'sha256sum', 'top_level_names', 'DEFAULT_PREFIX'
+    'sha256sum', 'top_level_names', 'DEFAULT_PREFIX',
+    'DETECTOR_KEY_MAP', 'extract_detector_weights'
 ]
 
 DEFAULT_PREFIX = 'backbone.'
@@ -341,5 +342,67 @@ def extract_backbone_weights(in_path: str,
     print_log(
         f'Extracted {len(state_dict)} tensors under '
         f'{_normalise_prefix(prefix)!r} from {in_path} to {out_path}',
+        logger='current')
+    return extracted
+
+
+# MCL's transfer (the authors' include_head conversion): the backbone, the FPN
+# and the four region-head convs, under the names of an mmdet two-stage
+# detector with ``FPN(norm_cfg=SyncBN)`` and ``Shared4Conv1FCBBoxHead``.
+DETECTOR_KEY_MAP = {
+    'backbone.': 'backbone.',
+    'neck.': 'neck.',
+    'region_neck.shared_convs.': 'roi_head.bbox_head.shared_convs.',
+}
+
+
+def extract_detector_weights(in_path: str,
+                             out_path: str,
+                             key_map: Optional[Dict[str, str]] = None,
+                             with_meta: bool = True) -> dict:
+    """Write backbone, FPN and box-head convs with mmdet detector names.
+
+    Like :func:`extract_backbone_weights`, but every prefix of ``key_map``
+    is extracted and renamed, so the output is a partial mmdet state dict
+    (``backbone.*``, ``neck.*``, ``roi_head.bbox_head.shared_convs.*``).
+    Load each part with ``init_cfg=dict(type='Pretrained', checkpoint=...,
+    prefix='neck.')`` (and ``'backbone.'``, ``'roi_head.bbox_head.'``), or
+    everything at once with ``load_from``.
+
+    Args:
+        in_path (str): Pretraining checkpoint (e.g. MCL's).
+        out_path (str): Output file; missing folders are created.
+        key_map (dict[str, str], optional): Source prefix to detector
+            prefix. Defaults to :data:`DETECTOR_KEY_MAP`.
+        with_meta (bool): Whether to add ``meta``. Defaults to True.
+
+    Returns:
+        dict: The object that was saved.
+
+    Raises:
+        FileNotFoundError: If ``in_path`` does not exist.
+        ValueError: If ``out_path`` is ``in_path`` or a prefix matches
+            nothing (the message lists the checkpoint's top-level names).
+    """
+    if osp.exists(out_path) and osp.exists(in_path) and osp.samefile(
+            in_path, out_path):
+        raise ValueError(f'Output {out_path} is the input file; refusing to '
+                         'overwrite the pretraining checkpoint.')
+    key_map = DETECTOR_KEY_MAP if key_map is None else key_map
+    checkpoint = load_checkpoint_safely(in_path)
+    model_state = get_model_state_dict(checkpoint)
+    state_dict: Dict[str, torch.Tensor] = {}
+    for src, dst in key_map.items():
+        part = select_submodule(model_state, src)
+        state_dict.update({dst + key: value for key, value in part.items()})
+    extracted: dict = dict(state_dict=state_dict)
+    if with_meta:
+        extracted['meta'] = build_extract_meta(checkpoint, in_path,
+                                               ','.join(key_map),
+                                               len(state_dict))
+    _save_atomically(extracted, out_path)
+    print_log(
+        f'Extracted {len(state_dict)} tensors ({", ".join(key_map)}) from '
+        f'{in_path} to {out_path} with mmdet detector names',
         logger='current')
     return extracted

@@ -17,6 +17,7 @@ from typing import List, Optional
 
 from dense_contrast.utils.extract import (DEFAULT_PREFIX,
                                           extract_backbone_weights,
+                                          extract_detector_weights,
                                           pretrained_init_cfg)
 
 
@@ -42,9 +43,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='submodule to extract, stripped from the key names '
         f'(default: {DEFAULT_PREFIX})')
     parser.add_argument(
+        '--config',
+        help='the config the checkpoint should come from: refuse a '
+        'checkpoint of another method or backbone depth, naming the keys '
+        'that differ')
+    parser.add_argument(
         '--no-meta',
         action='store_true',
         help='write only "state_dict" (no source/sha256/algorithm "meta")')
+    parser.add_argument(
+        '--with-fpn-head',
+        action='store_true',
+        help='MCL: also write the FPN and the region-head convs, with mmdet '
+        'detector names (backbone.*, neck.*, '
+        'roi_head.bbox_head.shared_convs.*); --prefix is ignored')
     return parser.parse_args(argv)
 
 
@@ -60,16 +72,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     args = parse_args(argv)
     try:
-        extracted = extract_backbone_weights(
-            args.input,
-            args.output,
-            prefix=args.prefix,
-            with_meta=not args.no_meta)
+        if args.config is not None:
+            from mmengine.config import Config
+
+            from dense_contrast.utils.validation import \
+                check_checkpoint_matches
+            check_checkpoint_matches(
+                Config.fromfile(args.config), args.input, 'input checkpoint')
+        if args.with_fpn_head:
+            extracted = extract_detector_weights(
+                args.input, args.output, with_meta=not args.no_meta)
+        else:
+            extracted = extract_backbone_weights(
+                args.input,
+                args.output,
+                prefix=args.prefix,
+                with_meta=not args.no_meta)
     except (FileNotFoundError, ValueError, pickle.UnpicklingError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     out_path = osp.abspath(args.output)
     print(f'Wrote {len(extracted["state_dict"])} tensors to {out_path}')
+    if args.with_fpn_head:
+        print('Use it in an mmdet config with (one line per module):')
+        for prefix in ('backbone.', 'neck.', 'roi_head.bbox_head.'):
+            print(f"    {pretrained_init_cfg(out_path)[:-1]}, "
+                  f"prefix={prefix!r})")
+        return 0
     print('Use it in an mmdet/mmseg backbone config with:')
     print(f'    {pretrained_init_cfg(out_path)}')
     return 0

@@ -1,0 +1,117 @@
+# MCL on the embedded toy scenes: ResNet-18 + FPN (128 channels), eight
+# 96 px views per image, one process with 32 images, 8 epochs on CPU. The
+# data is generated under data/toyscenes on first use.
+# 96 px views give 3x3 windows (96 = 3 x 32); tiles are 96, 48, 24 and 12 px.
+_base_ = [
+    '../_base_/models/mcl_r50_fpn.py',
+    '../_base_/datasets/toyscenes_bs32_mocov2.py',
+    '../_base_/default_runtime.py',
+]
+
+# One process: plain BN (BN1d in the MLPs).
+norm_cfg = dict(type='BN')
+mlp_norm_cfg = dict(type='BN1d')
+channels = 128
+model = dict(
+    montage=dict(num_montages=(32, 8, 2, 1)),  # tiles: 32, 32, 32, 64
+    backbone=dict(depth=18, norm_cfg=norm_cfg),
+    neck=dict(
+        in_channels=[64, 128, 256, 512],
+        out_channels=channels,
+        norm_cfg=norm_cfg),
+    region_neck=dict(
+        in_channels=channels,
+        hid_channels=512,
+        out_channels=channels,
+        norm_cfg=norm_cfg,
+        mlp_norm_cfg=mlp_norm_cfg),
+    head=dict(
+        predictor=dict(
+            in_channels=channels,
+            hid_channels=512,
+            out_channels=channels,
+            norm_cfg=mlp_norm_cfg)))
+
+crop_size = 96
+
+
+def _views(blur_prob, solarize_prob):
+    return [
+        dict(
+            type='RandomResizedCrop',
+            scale=crop_size,
+            crop_ratio_range=(0.2, 1.),
+            backend='pillow'),
+        dict(type='RandomFlip', prob=0.5),
+        dict(
+            type='RandomApply',
+            transforms=[
+                dict(
+                    type='ColorJitter',
+                    brightness=0.4,
+                    contrast=0.4,
+                    saturation=0.2,
+                    hue=0.1)
+            ],
+            prob=0.8),
+        dict(
+            type='RandomGrayscale',
+            prob=0.2,
+            keep_channels=True,
+            channel_weights=(0.114, 0.587, 0.2989)),
+        dict(
+            type='GaussianBlur',
+            magnitude_range=(0.1, 2.0),
+            magnitude_std='inf',
+            prob=blur_prob),
+        dict(type='Solarize', thr=128, prob=solarize_prob),
+    ]
+
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[4, 4],
+        transforms=[_views(1.0, 0.0), _views(0.1, 0.2)]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# LARS as in the paper, lr 1.0 x 32 / 256; BN and bias excluded from decay
+# and adaptation.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='mmpretrain.LARS', lr=0.125, momentum=0.9, weight_decay=1e-5),
+    clip_grad=dict(max_norm=500),
+    paramwise_cfg=dict(
+        custom_keys={
+            'bn': dict(decay_mult=0, lars_exclude=True),
+            'bias': dict(decay_mult=0, lars_exclude=True),
+            'downsample.1': dict(decay_mult=0, lars_exclude=True),
+        }))
+max_epochs = 8
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-4,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - 1,
+        eta_min=1e-4,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=32)
+
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

@@ -1,0 +1,253 @@
+"""MCL: the multi-level loss against a slow per-tile reference, gradient
+reach, the momentum schedule and LARS exclusions."""
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+
+import dense_contrast  # noqa: F401
+from dense_contrast.models.algorithms.mcl import (MCL, _top_fpn_level,
+                                                  cosine_momentum)
+from dense_contrast.models.utils import MontageGeometryError
+from dense_contrast.registry import MODELS
+
+C, N, SIZE = 16, 4, 64  # FPN channels, views per batch, 64 px -> 2x2 windows
+BN1D = dict(type='BN1d')
+DEFAULT_ARGS = dict(
+    type='MCL',
+    base_momentum=0.99,
+    view_indices=((0, 0, 1, 1), (2, 2, 3, 3)),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=8,
+        stem_channels=8,
+        out_indices=(0, 1, 2, 3)),
+    neck=dict(
+        type='mmdet.FPN',
+        in_channels=[8, 16, 32, 64],
+        out_channels=C,
+        num_outs=4,
+        norm_cfg=dict(type='BN')),
+    region_neck=dict(
+        type='RegionEmbeddingNeck',
+        in_channels=C,
+        hid_channels=32,
+        out_channels=C,
+        mlp_norm_cfg=BN1D),
+    head=dict(
+        type='MultiLevelContrastHead',
+        predictor=dict(
+            type='NonLinearNeck',
+            in_channels=C,
+            hid_channels=32,
+            out_channels=C,
+            with_bias=True,
+            with_last_bn=False,
+            with_last_bias=True,
+            with_avg_pool=False,
+            norm_cfg=BN1D)),
+    montage=dict(type='MontageBuilder', num_montages=(N, 2, 1, 1)),
+)
+
+
+def _build(**overrides) -> MCL:
+    return MODELS.build({**copy.deepcopy(DEFAULT_ARGS), **overrides})
+
+
+def _views(num=4):
+    return [torch.randn(N, 3, SIZE, SIZE) for _ in range(num)]
+
+
+@pytest.fixture(autouse=True)
+def _max_iters():
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 100)
+    yield
+    hub.update_info('max_iters', None)
+
+
+def _reference_loss(model: MCL, views, seed: int) -> dict:
+    """Slow MCL loss: canvases one by one, every tile's window cut by index,
+    embedded and scored on its own (BN in eval mode, so per-item calls
+    equal batched ones)."""
+    torch.manual_seed(seed)
+    branches = [
+        model.build_branch([views[v] for v in idx])
+        for idx in model.view_indices
+    ]
+    backbone_t, neck_t, region_t = model.target.module
+    targets = []
+    for branch in branches:
+        rows = [
+            region_t(neck_t(backbone_t(branch.images[i:i + 1]))[-1])
+            for i in range(N)
+        ]
+        targets.append(F.normalize(torch.cat(rows), dim=1))
+    totals = {}
+    for branch, other in zip(branches, targets[::-1]):
+        fpn = [
+            model.neck(model.backbone(branch.images[i:i + 1]))
+            for i in range(branch.images.shape[0])
+        ]
+        for level, ratio in enumerate(model.montage.ratios):
+            stride = 32 // ratio
+            j = model.fpn_strides.index(stride)
+            win = SIZE // 32
+            name = f'loss_p{int(math.log2(stride))}'
+            terms = []
+            for t, src in enumerate(branch.sources[level].tolist()):
+                m, row, col = t // ratio**2, (t % ratio**2) // ratio, t % ratio
+                feat = fpn[branch.starts[level] + m][j]
+                window = feat[:, :, row * win:(row + 1) * win,
+                              col * win:(col + 1) * win]
+                z = model.head.predictors[level]((model.region_neck(window),
+                                                  ))[0]
+                z = F.normalize(z, dim=1)[0]
+                logits = other @ z  # B
+                terms.append(-torch.log_softmax(logits, 0)[src])
+            weight = model.head.level_weights[level]
+            value = 2 * 1.0 * weight * torch.stack(terms).mean()
+            totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+def test_loss_equals_slow_per_tile_reference():
+    model = _build()
+    views = _views()
+    model.loss(views, None)  # one step: target = copy, BN buffers move
+    model.eval()
+    with torch.no_grad():
+        torch.manual_seed(1)
+        losses = model.loss(views, None)
+        reference = _reference_loss(model, views, seed=1)
+    assert set(reference) == {'loss_p5', 'loss_p4', 'loss_p3', 'loss_p2'}
+    for key, value in reference.items():
+        torch.testing.assert_close(losses[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_used_windows_only_gives_the_same_embeddings_in_eval_mode():
+    model = _build()
+    views = _views()
+    model.loss(views, None)
+    model.eval()
+    with torch.no_grad():
+        torch.manual_seed(2)
+        full = model.loss(views, None)
+        model.head_on_used_windows = True
+        model.target_full_views_only = True
+        torch.manual_seed(2)
+        used = model.loss(views, None)
+    for key in full:
+        if key.startswith('loss'):
+            torch.testing.assert_close(used[key], full[key])
+
+
+def test_loss_keys_values_and_chance_level():
+    model = _build()
+    losses = model.loss(_views(), None)
+    names = ['p5', 'p4', 'p3', 'p2']
+    assert set(losses) == {f'{k}_{n}'
+                           for k in ('loss', 'pos_cos', 'neg_cos')
+                           for n in names} | {'momentum'}
+    # Near chance at init: 2 branches x 2 tau x w x log(N).
+    torch.testing.assert_close(
+        losses['loss_p5'], torch.tensor(2 * 2 * 0.5 * math.log(N)),
+        rtol=0.1, atol=0)
+    assert all(-1 <= losses[f'pos_cos_{n}'] <= 1 for n in names)
+
+
+def test_gradients_reach_online_modules_and_not_the_target():
+    model = _build()
+    losses = model.loss(_views(), None)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    for prefix in ('backbone.', 'neck.', 'region_neck.', 'head.'):
+        params = [(n, p) for n, p in model.named_parameters()
+                  if n.startswith(prefix)]
+        assert params, prefix
+        for name, param in params:
+            assert param.grad is not None, name
+    # The deepest layers of every part get a non-zero gradient.
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.neck.lateral_convs[0].conv.weight.grad.abs().sum() > 0
+    assert model.region_neck.shared_convs[0].conv.weight.grad.abs().sum() > 0
+    for param in model.target.parameters():
+        assert not param.requires_grad and param.grad is None
+
+
+def test_momentum_schedule_matches_formula_at_start_middle_end():
+    hub = MessageHub.get_current_instance()
+    for step, expected in ((1, None), (50, 0.995), (100, 1.0)):
+        model = _build()
+        hub.update_info('max_iters', 100)
+        model.target.steps.fill_(step)
+        target_before = [p.clone() for p in model.target.parameters()]
+        with torch.no_grad():
+            for p in model.backbone.parameters():
+                p.add_(1.0)
+        model.target.update_parameters(model._online_encoder())
+        m = cosine_momentum(0.99, step, 100)
+        if expected is not None:
+            assert m == pytest.approx(expected)
+        else:
+            assert m == pytest.approx(1 - 0.01 * (math.cos(math.pi / 100) +
+                                                  1) / 2)
+        assert model.current_momentum() == pytest.approx(m)
+        online = list(model._online_encoder().parameters())
+        for before, after, src in zip(target_before,
+                                      model.target.parameters(), online):
+            torch.testing.assert_close(after, m * before + (1 - m) * src)
+    assert cosine_momentum(0.99, 0, 100) == pytest.approx(0.99)
+
+
+def test_schedule_without_runner_raises_named_error():
+    model = _build()
+    model.loss(_views(), None)
+    MessageHub.get_current_instance().update_info('max_iters', None)
+    with pytest.raises(RuntimeError, match='max_iters'):
+        model.loss(_views(), None)
+
+
+def test_top_fpn_shortcut_equals_full_fpn():
+    model = _build()
+    feats = model.backbone(torch.randn(3, 3, SIZE, SIZE))
+    torch.testing.assert_close(
+        _top_fpn_level(model.neck, feats), model.neck(feats)[-1])
+
+
+def test_bad_inputs_and_configs_raise_named_errors():
+    model = _build()
+    with pytest.raises(ValueError, match='at least 4 view batches'):
+        model.loss(_views(2), None)
+    with pytest.raises(MontageGeometryError, match='multiples of window'):
+        model.loss([torch.randn(N, 3, 48, 48) for _ in range(4)], None)
+    with pytest.raises(ValueError, match='view_indices'):
+        _build(view_indices=((0, 1), (2, 3)))
+    with pytest.raises(MontageGeometryError, match='FPN strides'):
+        _build(fpn_strides=(8, 16, 32))
+
+
+def test_lars_excludes_every_norm_and_bias_parameter():
+    """The configs' paramwise_cfg on mmpretrain's LARS: BN and bias params
+    get no decay and no adaptation, all conv/linear weights keep both."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(
+        'configs/mcl/mcl_resnet18_1xb32-lars-coslr-8e_toyscenes.py')
+    model = _build()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert type(wrapper.optimizer).__name__ == 'LARS'
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = 0
+    for group in wrapper.optimizer.param_groups:
+        for param in group['params']:
+            name = names[id(param)]
+            excluded = param.dim() == 1  # BN weights/biases and all biases
+            assert group.get('lars_exclude', False) == excluded, name
+            assert (group['weight_decay'] == 0) == excluded, name
+            seen += 1
+    assert seen == sum(p.requires_grad for p in model.parameters())
+

@@ -1,0 +1,430 @@
+"""DenseCL++: DenseCL with dense negatives across images, cross-view dense
+pairs and an auxiliary reconstruction task."""
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+
+import torch
+from mmengine.dist import broadcast, get_rank
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from dense_contrast.registry import MODELS
+from ..utils import (FeatureQueue, gather_batch, gather_batch_with_grad,
+                     gather_locations)
+from .base_dense_contrast import BaseDenseContrast, ViewEmbeddings, _build
+
+FRAMEWORKS = ('moco', 'simclr')
+DENSE_NEGATIVE_MODES = ('all', 'random_k', 'queue')
+
+
+def _rows(dense: Tensor) -> Tensor:
+    """(N, D, S) -> (N * S, D), one row per location."""
+    return dense.transpose(1, 2).flatten(0, 1)
+
+
+def _split(view: ViewEmbeddings,
+           num: int) -> Tuple[ViewEmbeddings, ViewEmbeddings]:
+    """Split embeddings of two concatenated views at image ``num``."""
+    return (type(view)(*(t[:num] for t in view)),
+            type(view)(*(t[num:] for t in view)))
+
+
+class DenseBank(NamedTuple):
+    """Dense key vectors of the global batch used as negatives, with where
+    each one comes from.
+
+    Attributes:
+        feats (Tensor): Unit-norm vectors. Shape (K, D).
+        image (Tensor): Global index of the image. Shape (K,).
+        view (Tensor): View of the vector, 0 or 1. Shape (K,).
+        location (Tensor): Location in the grid, in [0, S). Shape (K,).
+    """
+    feats: Tensor
+    image: Tensor
+    view: Tensor
+    location: Tensor
+
+
+@MODELS.register_module()
+class DenseCLPP(BaseDenseContrast):
+    """`DenseCL++: Improving Dense Contrastive Learning with Dense Negative
+    Pairs <https://arxiv.org/abs/2210.05063>`_ (a reconstruction).
+
+    No code was released and only the abstract could be read, so every
+    mechanism below is this project's reading (``shared/docs/ALGORITHMS.md``
+    section 6); each choice is an argument. The model is DenseCL plus three
+    parts, each a switch with its own logged, weighted loss term:
+
+    - ``loss_single``, ``loss_dense``: DenseCL's two terms, weighted
+      ``1 - loss_lambda`` and ``loss_lambda``. With the three parts off and
+      ``framework='moco'`` the losses equal :class:`DenseCL`'s (tested).
+    - (i) ``dense_negatives`` -> ``loss_dense_neg`` (``dense_neg_weight``):
+      the dense term again, but its negatives are *dense* key vectors of the
+      other images of the global batch instead of pooled ones: ``'all'``
+      every location of every other image, ``'random_k'`` a random subset
+      of ``num_dense_negatives`` locations of the gathered batch (the same
+      on every process; locations of the query's own image are excluded),
+      or ``'queue'`` a FIFO of single dense keys, ``dense_enqueue_per_image``
+      random locations of each image per step (MoCo only).
+    - (ii) ``cross_view`` -> ``loss_dense_xview`` (``xview_weight``): the
+      dense term in the other direction (view-2 queries against their
+      matched view-1 keys, so the dense positives become symmetric), with
+      negatives from *both* views of the other images: dense vectors under
+      the mode of (i) if it is on, otherwise pooled ones (the dense queue
+      for MoCo, the pooled in-batch projections for SimCLR).
+    - (iii) ``reconstruction`` -> ``loss_rec`` (``rec_weight``): ``rec_head``
+      reconstructs every view that the online encoder embedded from its
+      last backbone map.
+
+    Choices where the paper is silent: the parts are added to DenseCL's
+    terms rather than replacing them (so each ablation row is "DenseCL plus
+    one part"); in the dense-negative terms the query's own image is never
+    a negative unless ``same_image_negatives``, which admits the
+    non-matched locations of the positive's view (likely false negatives,
+    hence off).
+
+    Two frameworks:
+
+    - ``'moco'`` (default): the shared core's momentum key encoder,
+      shuffled BN and queues, exactly as DenseCL. With ``cross_view`` both
+      views go through the online encoder (and both through the key
+      encoder) in one concatenated batch.
+    - ``'simclr'``: the paper's baseline family. No momentum encoder and no
+      queues: both views go through the online encoder in one batch and
+      serve as keys for each other, with gradient. ``loss_single`` is
+      SimCLR's symmetric NT-Xent; negatives are the other images of the
+      global batch, both views, gathered across processes with gradient
+      (:func:`gather_batch_with_grad`). DenseCL's dense term uses the
+      pooled dense projections of the other images as negatives.
+
+    Memory. N images per process, B in the global batch, S grid locations,
+    D projection dim. The dense-negative terms materialise per process one
+    (N * S) x K logit matrix, its gradient and a (N * S) x K boolean mask,
+    with K = V * B * S for ``'all'`` (V = 1 for (i), 2 for (ii)): quadratic
+    in the grid size S and proportional to N * B, e.g. 1,568 x 12,544 (79 MB
+    in fp32) for (i) at N = 32, B = 256, 224 px; K = ``num_dense_negatives``
+    for ``'random_k'`` (independent of B, apart from the gathered B * S * D
+    vectors it samples from); K = ``dense_queue_len`` for ``'queue'``.
+    No (B * S) x (B * S) matrix is ever built: each process only scores its
+    own queries.
+
+    Args:
+        framework (str): ``'moco'`` or ``'simclr'``. Defaults to 'moco'.
+        loss_lambda (float): DenseCL's weight of the dense term.
+            Defaults to 0.5.
+        dense_negatives (str, optional): Part (i): ``'all'``,
+            ``'random_k'`` or ``'queue'``; None turns it off.
+            Defaults to None.
+        cross_view (bool): Part (ii). Defaults to False.
+        reconstruction (bool): Part (iii). Defaults to False.
+        dense_neg_weight (float): Weight of ``loss_dense_neg``.
+            Defaults to 0.5.
+        xview_weight (float): Weight of ``loss_dense_xview``. Defaults to 0.5.
+        rec_weight (float): Weight of ``loss_rec``. Defaults to 0.1.
+        num_dense_negatives (int): K of ``'random_k'``. Defaults to 4096.
+        dense_queue_len (int): Length of the queue of ``'queue'``.
+            Defaults to 65536.
+        dense_enqueue_per_image (int): Locations per image pushed into
+            that queue each step. Defaults to 4.
+        same_image_negatives (bool): See above. Defaults to False.
+        rec_head (dict or nn.Module, optional): Decoder of part (iii), e.g.
+            :class:`ImageReconstructionHead`; needed if ``reconstruction``.
+        **kwargs: See :class:`BaseDenseContrast` (``head`` should be a
+            :class:`MaskedInfoNCEHead`; SimCLR's temperature is usually 0.1).
+    """
+
+    def __init__(self,
+                 *args,
+                 framework: str = 'moco',
+                 loss_lambda: float = 0.5,
+                 dense_negatives: Optional[str] = None,
+                 cross_view: bool = False,
+                 reconstruction: bool = False,
+                 dense_neg_weight: float = 0.5,
+                 xview_weight: float = 0.5,
+                 rec_weight: float = 0.1,
+                 num_dense_negatives: int = 4096,
+                 dense_queue_len: int = 65536,
+                 dense_enqueue_per_image: int = 4,
+                 same_image_negatives: bool = False,
+                 rec_head: Optional[Union[dict, nn.Module]] = None,
+                 **kwargs) -> None:
+        if framework not in FRAMEWORKS:
+            raise ValueError(
+                f'framework must be one of {FRAMEWORKS}, got {framework!r}')
+        if dense_negatives not in (None, *DENSE_NEGATIVE_MODES):
+            raise ValueError(
+                'dense_negatives must be None or one of '
+                f'{DENSE_NEGATIVE_MODES}, got {dense_negatives!r}')
+        if dense_negatives == 'queue' and framework != 'moco':
+            raise ValueError("dense_negatives='queue' needs framework='moco' "
+                             '(SimCLR keeps no queues)')
+        if not 0.0 <= loss_lambda <= 1.0:
+            raise ValueError(
+                f'loss_lambda must be in [0, 1], got {loss_lambda}')
+        if reconstruction and rec_head is None:
+            raise ValueError('reconstruction=True needs a rec_head config, '
+                             "e.g. dict(type='ImageReconstructionHead', "
+                             'in_channels=2048)')
+        for name, value in (('num_dense_negatives', num_dense_negatives),
+                            ('dense_enqueue_per_image',
+                             dense_enqueue_per_image)):
+            if value <= 0:
+                raise ValueError(f'{name} must be > 0, got {value}')
+        super().__init__(
+            *args, momentum_encoder=framework == 'moco', **kwargs)
+        self.framework = framework
+        self.loss_lambda = loss_lambda
+        self.dense_negatives = dense_negatives
+        self.cross_view = cross_view
+        self.reconstruction = reconstruction
+        self.dense_neg_weight = dense_neg_weight
+        self.xview_weight = xview_weight
+        self.rec_weight = rec_weight
+        self.num_dense_negatives = num_dense_negatives
+        self.dense_enqueue_per_image = dense_enqueue_per_image
+        self.same_image_negatives = same_image_negatives
+        self.rec_head = _build(rec_head) if reconstruction else None
+        self.dense_vector_queue = (
+            FeatureQueue(self.global_queue.dim, dense_queue_len)
+            if dense_negatives == 'queue' else None)
+
+    # ------------------------------------------------------------- encoding
+    def _encode_online(
+            self, views: List[Tensor]) -> Tuple[List[ViewEmbeddings], Tensor]:
+        """Embed views with the online encoder in one batch; also return the
+        last backbone map (with gradient) for the reconstruction head."""
+        num = views[0].shape[0]
+        feats = self.backbone(torch.cat(views))
+        embedded = self.normalise_embeddings(feats, self.neck(feats))
+        if len(views) == 1:
+            return [embedded], feats[-1]
+        return list(_split(embedded, num)), feats[-1]
+
+    def _encode(self, view1: Tensor, view2: Tensor) -> dict:
+        """Online embeddings ``q1`` (and ``q2``) and keys ``k1`` (if needed)
+        and ``k2`` of both views, plus the online views and their maps."""
+        if self.framework == 'simclr':
+            (q1, q2), c5 = self._encode_online([view1, view2])
+            return dict(q1=q1, q2=q2, k1=q1, k2=q2, c5=c5,
+                        online=[view1, view2])
+        if not self.cross_view:
+            (q1, ), c5 = self._encode_online([view1])
+            return dict(q1=q1, k2=self.encode_key(view2), c5=c5,
+                        online=[view1])
+        (q1, q2), c5 = self._encode_online([view1, view2])
+        k2, k1 = _split(self.encode_key(torch.cat([view2, view1])),
+                        view1.shape[0])
+        return dict(q1=q1, q2=q2, k1=k1, k2=k2, c5=c5, online=[view1, view2])
+
+    def _gather(self, x: Tensor) -> Tensor:
+        """Gather over processes: keys without gradient for MoCo, online
+        embeddings with gradient for SimCLR."""
+        if self.framework == 'simclr':
+            return gather_batch_with_grad(x)
+        return gather_batch(x)
+
+    def _image_ids(self, num: int, device: torch.device) -> Tensor:
+        """Global indices of this process's images (equal per-process
+        batches, as ``drop_last=True`` guarantees). Shape (num,)."""
+        return get_rank() * num + torch.arange(num, device=device)
+
+    # ------------------------------------------------------------ negatives
+    def _pooled_bank(self, q1: ViewEmbeddings,
+                     q2: ViewEmbeddings) -> Tuple[Tensor, Tensor]:
+        """SimCLR's in-batch negatives for the dense term: pooled dense
+        projections of both views of the global batch.
+
+        Returns:
+            tuple[Tensor, Tensor]: Vectors (2B, D) and their images (2B,).
+        """
+        pooled = self._gather(
+            torch.stack([q1.dense_pooled, q2.dense_pooled], dim=1))  # B,2,D
+        images = torch.arange(
+            pooled.shape[0], device=pooled.device).repeat_interleave(2)
+        return pooled.flatten(0, 1), images
+
+    def _sample(self, total: int, device: torch.device) -> Optional[Tensor]:
+        """Indices of ``num_dense_negatives`` random columns out of
+        ``total``, drawn on rank 0 and broadcast (None: keep all)."""
+        if self.num_dense_negatives >= total:
+            return None
+        idx = torch.randperm(total, device=device)[:self.num_dense_negatives]
+        broadcast(idx, src=0)
+        return idx
+
+    def dense_bank(self, views: List[Tensor], view_ids: List[int],
+                   mode: str) -> DenseBank:
+        """Dense vectors of the global batch that can serve as negatives.
+
+        Args:
+            views (list[Tensor]): Dense keys of one or two views, each of
+                shape (N, D, S).
+            view_ids (list[int]): The view (0 or 1) of each.
+            mode (str): ``'all'`` or ``'random_k'``.
+
+        Returns:
+            DenseBank: Every location of every image of every given view for
+            ``'all'``, a subset of ``num_dense_negatives`` for
+            ``'random_k'``.
+        """
+        dense = self._gather(torch.stack(views, dim=1))  # B, V, D, S
+        batch, num_views, _, grid = dense.shape
+        device = dense.device
+        feats = dense.transpose(2, 3).flatten(0, 2)  # B * V * S, D
+        # Row-major over (image, view, location), as ``feats``.
+        image = torch.arange(batch, device=device).repeat_interleave(
+            num_views * grid)
+        view = torch.tensor(view_ids, device=device).repeat_interleave(
+            grid).repeat(batch)
+        location = torch.arange(grid, device=device).repeat(batch * num_views)
+        bank = DenseBank(feats, image, view, location)
+        if mode == 'random_k':
+            idx = self._sample(feats.shape[0], device)
+            if idx is not None:
+                bank = DenseBank(*(t[idx] for t in bank))
+        return bank
+
+    def exclusion(self, query_image: Tensor, positive_location: Tensor,
+                  positive_view: int, bank: DenseBank) -> Tensor:
+        """Which bank vectors are not negatives of which query.
+
+        Args:
+            query_image (Tensor): Global image of each query row. Shape (M,).
+            positive_location (Tensor): Location of each query's positive.
+                Shape (M,).
+            positive_view (int): View of the positives.
+            bank (DenseBank): Candidate negatives (K of them).
+
+        Returns:
+            Tensor: Shape (M, K), bool: True for the query's own image
+            (except, with ``same_image_negatives``, its non-matched
+            locations in the positive's view).
+        """
+        same = query_image[:, None] == bank.image[None, :]
+        if self.same_image_negatives:
+            admitted = ((bank.view == positive_view)[None, :]
+                        & (positive_location[:, None]
+                           != bank.location[None, :]))
+            same = same & ~admitted
+        return same
+
+    def _dense_loss(self, query: ViewEmbeddings, key: ViewEmbeddings,
+                    negatives: str, bank_views: Dict[int, ViewEmbeddings],
+                    positive_view: int,
+                    pooled: Optional[Tuple[Tensor, Tensor]]) -> Tensor:
+        """Dense InfoNCE of ``query`` against its matched ``key`` locations
+        with negatives from other images.
+
+        Args:
+            query (ViewEmbeddings): Online embeddings of one view.
+            key (ViewEmbeddings): Keys of the other view, same images.
+            negatives (str): ``'pooled'`` (DenseCL's kind) or a mode of
+                ``dense_negatives``.
+            bank_views (dict[int, ViewEmbeddings]): Keys of view 0 and/or 1
+                whose dense vectors are the negatives of ``'all'`` and
+                ``'random_k'``.
+            positive_view (int): View of ``key``.
+            pooled (tuple, optional): SimCLR's pooled in-batch negatives and
+                their images (None for MoCo, which uses its dense queue).
+
+        Returns:
+            Tensor: Scalar loss (unweighted).
+        """
+        idx = self.match_index(query, key)  # N, S
+        queries = _rows(query.dense_proj)
+        positives = _rows(gather_locations(key.dense_proj, idx))
+        num, _, grid = query.dense_proj.shape
+        query_image = self._image_ids(
+            num, queries.device).repeat_interleave(grid)
+        if negatives == 'pooled':
+            if pooled is None:  # MoCo: pooled keys of past images
+                return self.head.loss(queries, positives,
+                                      self.dense_queue.feats)
+            feats, images = pooled
+            return self.head.loss(
+                queries, positives, feats.t(),
+                query_image[:, None] == images[None, :])
+        if negatives == 'queue':
+            return self.head.loss(queries, positives,
+                                  self.dense_vector_queue.feats)
+        bank = self.dense_bank([v.dense_proj for v in bank_views.values()],
+                               list(bank_views), negatives)
+        return self.head.loss(
+            queries, positives, bank.feats.t(),
+            self.exclusion(query_image, idx.flatten(), positive_view, bank))
+
+    # ----------------------------------------------------------------- loss
+    def _global_loss(self, enc: dict) -> Tensor:
+        """DenseCL's global term (MoCo) or SimCLR's symmetric NT-Xent."""
+        q1, k2 = enc['q1'], enc['k2']
+        if self.framework == 'moco':
+            return self.head.loss(q1.global_proj, k2.global_proj,
+                                  self.global_queue.feats)
+        q2 = enc['q2']
+        queries = torch.cat([q1.global_proj, q2.global_proj])  # 2N, D
+        positives = torch.cat([q2.global_proj, q1.global_proj])
+        bank = self._gather(
+            torch.stack([q1.global_proj, q2.global_proj], dim=1)).flatten(0, 1)
+        bank_image = torch.arange(
+            bank.shape[0] // 2, device=bank.device).repeat_interleave(2)
+        query_image = self._image_ids(q1.global_proj.shape[0],
+                                      bank.device).repeat(2)
+        return self.head.loss(queries, positives, bank.t(),
+                              query_image[:, None] == bank_image[None, :])
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """Losses of one step; pushes this step's keys into the queues.
+
+        Args:
+            inputs (list[Tensor]): Two views, each of shape (N, 3, H, W).
+            data_samples (list[DataSample]): Unused.
+
+        Returns:
+            dict[str, Tensor]: ``loss_single``, ``loss_dense`` and, for the
+            parts that are on, ``loss_dense_neg``, ``loss_dense_xview``,
+            ``loss_rec``; each already weighted.
+        """
+        if len(inputs) != 2 or inputs[0].shape != inputs[1].shape:
+            raise ValueError(
+                'DenseCLPP needs two views of the same shape (MultiView with '
+                f'num_views=2), got {[tuple(x.shape) for x in inputs]}')
+        view1, view2 = inputs
+        enc = self._encode(view1, view2)
+        q1, k2 = enc['q1'], enc['k2']
+        pooled = (self._pooled_bank(q1, enc['q2'])
+                  if self.framework == 'simclr' else None)
+
+        losses = dict(
+            loss_single=(1 - self.loss_lambda) * self._global_loss(enc),
+            loss_dense=self.loss_lambda * self._dense_loss(
+                q1, k2, 'pooled', {}, 1, pooled))
+        if self.dense_negatives is not None:
+            losses['loss_dense_neg'] = self.dense_neg_weight * \
+                self._dense_loss(q1, k2, self.dense_negatives, {1: k2}, 1,
+                                 pooled)
+        if self.cross_view:
+            k1 = enc['k1']
+            losses['loss_dense_xview'] = self.xview_weight * \
+                self._dense_loss(enc['q2'], k1, self.dense_negatives
+                                 or 'pooled', {0: k1, 1: k2}, 0, pooled)
+        if self.reconstruction:
+            losses['loss_rec'] = self.rec_weight * self.rec_head.loss(
+                enc['c5'], torch.cat(enc['online']))
+        if self.framework == 'moco':
+            self._push_keys(k2)
+        return losses
+
+    @torch.no_grad()
+    def _push_keys(self, key: ViewEmbeddings) -> None:
+        """Enqueue the step's keys (after the losses read the queues)."""
+        self.global_queue.push(gather_batch(key.global_proj))
+        self.dense_queue.push(gather_batch(key.dense_pooled))
+        if self.dense_vector_queue is not None:
+            num, _, grid = key.dense_proj.shape
+            count = min(self.dense_enqueue_per_image, grid)
+            picked = torch.rand(num, grid, device=key.dense_proj.device)
+            picked = picked.argsort(dim=1)[:, :count]  # N, count
+            self.dense_vector_queue.push(
+                gather_batch(_rows(gather_locations(key.dense_proj,
+                                                    picked))))

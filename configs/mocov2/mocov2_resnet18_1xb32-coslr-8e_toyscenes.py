@@ -1,0 +1,53 @@
+# MoCo v2 (mmpretrain's own `MoCo`) on the embedded toy scenes with the data,
+# schedule and backbone of the DenseCL toy config: ResNet-18, 96 px views,
+# 32 images, 8 epochs, SGD lr 0.03 cosine, queue 4,096, tau 0.2, m 0.999.
+# The global-only baseline for DenseCL comparisons (tools/transfer.py
+# --mocov2-config).
+_base_ = [
+    '../_base_/datasets/toyscenes_bs32_mocov2.py',
+    '../_base_/schedules/sgd_coslr_200e.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    type='mmpretrain.MoCo',
+    queue_len=4096,  # a multiple of the batch, as MoCo asserts
+    feat_dim=128,
+    momentum=0.001,  # mmengine's convention: 1 - m with MoCo's m = 0.999
+    data_preprocessor=dict(
+        type='SelfSupDataPreprocessor',
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        to_rgb=True),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        norm_cfg=dict(type='BN'),
+        zero_init_residual=False),
+    neck=dict(
+        type='MoCoV2Neck',
+        in_channels=512,
+        hid_channels=512,
+        out_channels=128,
+        with_avg_pool=True),
+    head=dict(
+        type='ContrastiveHead',
+        loss=dict(type='CrossEntropyLoss'),
+        temperature=0.2))
+
+max_epochs = 8
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+param_scheduler = [
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs)
+]
+train_cfg = dict(max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=32)
+
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

@@ -1,0 +1,115 @@
+"""COCO-style AP on PASCAL VOC, as the self-supervised transfer papers report.
+
+DenseCL and MoCo v2 evaluate VOC detection with detectron2's PASCAL VOC
+evaluator: per-class VOC AP (difficult boxes ignored; the 11-point
+interpolation for VOC2007 test) at the ten IoU thresholds 0.50:0.05:0.95,
+averaged over classes, then AP = the mean over thresholds, AP50 and AP75 the
+values at 0.5 and 0.75. mmdet's ``VOCMetric`` reports one threshold (AP50)
+by default; this metric reuses its per-image collection and mmdet's
+``eval_map`` and reports the three numbers.
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmdet.evaluation import VOCMetric
+from mmdet.evaluation.functional import eval_map
+from mmengine.logging import MMLogger
+
+from dense_contrast.registry import METRICS
+
+__all__ = ['VOCCocoStyleMetric', 'COCO_STYLE_IOU_THRS']
+
+#: IoU thresholds of COCO's AP: 0.50, 0.55, ..., 0.95.
+COCO_STYLE_IOU_THRS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
+
+
+@METRICS.register_module()
+class VOCCocoStyleMetric(VOCMetric):
+    """PASCAL VOC detection AP averaged over IoU 0.50:0.95, plus AP50, AP75.
+
+    Reported keys (under the prefix, ``pascal_voc/`` by default): ``AP``
+    (mean over ``iou_thrs``), ``AP50``, ``AP75`` (when 0.5 / 0.75 are among
+    the thresholds), as fractions in [0, 1] like mmdet's ``CocoMetric``.
+
+    The papers multiply by 100 and average 5 runs; where they are silent on
+    the interpolation this follows detectron2 (which they used): 11-point
+    for VOC2007 test (``eval_mode='11points'``), area under the curve
+    otherwise (``eval_mode='area'``). Boxes flagged difficult are ignored
+    (neither true nor false positives), VOC's legacy ``+1`` box coordinates
+    are kept, as in mmdet's ``VOCMetric``.
+
+    Args:
+        iou_thrs (Sequence[float]): IoU thresholds. Defaults to
+            :data:`COCO_STYLE_IOU_THRS`.
+        eval_mode (str): ``'11points'`` or ``'area'``.
+            Defaults to '11points'.
+        nproc (int): Processes used by ``eval_map`` per threshold.
+            Defaults to 1.
+        collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to 'cpu'.
+        prefix (str, optional): Metric name prefix. Defaults to None
+            (``'pascal_voc'``).
+    """
+
+    def __init__(self,
+                 iou_thrs: Sequence[float] = COCO_STYLE_IOU_THRS,
+                 eval_mode: str = '11points',
+                 nproc: int = 1,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        if isinstance(iou_thrs, float):
+            iou_thrs = [iou_thrs]
+        iou_thrs = [float(t) for t in iou_thrs]
+        if not iou_thrs or not all(0.0 < t < 1.0 for t in iou_thrs):
+            raise ValueError('iou_thrs must be a non-empty list of IoU '
+                             f'thresholds in (0, 1), got {iou_thrs}')
+        if eval_mode not in ('11points', 'area'):
+            raise ValueError("eval_mode must be '11points' or 'area', got "
+                             f'{eval_mode!r}')
+        if nproc < 1:
+            raise ValueError(f'nproc must be >= 1, got {nproc}')
+        super().__init__(
+            iou_thrs=iou_thrs,
+            metric='mAP',
+            eval_mode=eval_mode,
+            collect_device=collect_device,
+            prefix=prefix)
+        self.nproc = nproc
+
+    def compute_metrics(self, results: List[tuple]) -> Dict[str, float]:
+        """Compute AP, AP50 and AP75 from the collected results.
+
+        Args:
+            results (list[tuple]): ``(annotation, detections)`` per image as
+                collected by ``VOCMetric.process``: annotation arrays
+                ``bboxes`` (G, 4), ``labels`` (G, ), ``bboxes_ignore``,
+                ``labels_ignore``; detections a list over classes of (D, 5)
+                arrays (x1, y1, x2, y2, score).
+
+        Returns:
+            dict[str, float]: ``AP`` and, when evaluated, ``AP50``/``AP75``,
+            plus ``AP@<thr>`` for every threshold.
+        """
+        logger = MMLogger.get_current_instance()
+        gts, preds = zip(*results)
+        per_threshold = OrderedDict()
+        for iou_thr in self.iou_thrs:
+            mean_ap, _ = eval_map(
+                preds,
+                gts,
+                iou_thr=iou_thr,
+                dataset=self.dataset_meta['classes'],
+                logger='silent',
+                eval_mode=self.eval_mode,
+                use_legacy_coordinate=True,
+                nproc=self.nproc)
+            per_threshold[iou_thr] = float(mean_ap)
+        metrics: Dict[str, float] = OrderedDict(
+            AP=float(np.mean(list(per_threshold.values()))))
+        for name, thr in (('AP50', 0.5), ('AP75', 0.75)):
+            if thr in per_threshold:
+                metrics[name] = per_threshold[thr]
+        logger.info('VOC COCO-style AP over IoU ' +
+                    ', '.join(f'{t:.2f}: {ap:.4f}'
+                              for t, ap in per_threshold.items()))
+        return metrics

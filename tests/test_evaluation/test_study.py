@@ -1,0 +1,45 @@
+"""tools/study.py --quick writes its table, JSON and plot, and reuses
+finished runs when run again."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDY = osp.join(ROOT, 'tools', 'study.py')
+
+
+def _study(work_dir, data_root):
+    return subprocess.run(
+        [sys.executable, STUDY, '--quick', '--work-dir', work_dir,
+         '--data-root', data_root, '--methods', 'random', 'densecl',
+         '--seeds', '0'],
+        capture_output=True, text=True, cwd=ROOT)
+
+
+def test_quick_study_writes_table_and_plot(tmp_path, tiny_toyscenes):
+    data_root, _ = tiny_toyscenes
+    work_dir = str(tmp_path / 'study')
+    first = _study(work_dir, data_root)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    with open(osp.join(work_dir, 'study.md')) as f:
+        table = f.read()
+    assert table.startswith('| method | seeds | linear mIoU | knn mIoU |')
+    assert '| random init | 0 |' in table and '| DenseCL | 0 |' in table
+    with open(osp.join(work_dir, 'study.json')) as f:
+        study = json.load(f)
+    rows = {r['method']: r for r in study['rows']}
+    for method in ('random', 'densecl'):
+        score = rows[method]['scores']['linear_mIoU']
+        assert 0 < score['mean'] <= 100 and score['n'] == 1
+    # DenseCL's probe curve holds every epoch of the quick schedule.
+    curve = study['runs']['densecl'][0]['curve']
+    assert sorted(int(e) for e in curve) == [1, 2]
+    with open(osp.join(work_dir, 'probe_curves.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+    again = _study(work_dir, data_root)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert again.stdout.count('reused') == 2
+    assert 'pretraining' not in again.stdout

@@ -40,7 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='automatic mixed precision (fp16 with loss scaling; needs a GPU)')
+        help='automatic mixed precision: fp16 with loss scaling on a GPU, '
+        'bf16 on the CPU (MixedPrecisionOptimWrapper)')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -77,12 +78,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
-        if not torch.cuda.is_available():
-            raise SystemExit(
-                'error: --amp needs a GPU: mmengine 0.10.7 builds its '
-                'AmpOptimWrapper only on CUDA/NPU/MLU devices, and no GPU '
-                'is visible (torch.cuda.is_available() is False).')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # mmengine's AmpOptimWrapper refuses CPUs; this one picks fp16 with
+        # loss scaling on a GPU and bf16 on the CPU.
+        cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
     if args.resume == 'auto':
@@ -130,9 +128,29 @@ def main() -> None:
     if not osp.isfile(args.config):
         raise SystemExit(f'error: config file {args.config} does not exist')
     cfg = merge_args(Config.fromfile(args.config), args)
+    # Bad config keys/types, data, queue length or --resume checkpoint:
+    # refuse them before any compute (dense_contrast/utils/validation.py).
+    from dense_contrast.engine.hooks import (NonFiniteLossError,
+                                             TrainingInterrupted)
+    from dense_contrast.utils.validation import (ConfigValidationError,
+                                                 preflight_check)
+    try:
+        preflight_check(cfg, args.config, args.cfg_options)
+    except ConfigValidationError as err:
+        raise SystemExit(f'error: {err}')
     init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except NonFiniteLossError as err:
+        raise SystemExit(f'error: {err}')
+    except TrainingInterrupted as err:  # SIGTERM: a checkpoint was written
+        print(err, file=sys.stderr)
+        raise SystemExit(128 + err.signum)
+    except KeyboardInterrupt:
+        print('interrupted: the work since the last checkpoint is lost; '
+              'continue with --resume', file=sys.stderr)
+        raise SystemExit(130)
 
 
 if __name__ == '__main__':

@@ -11,9 +11,16 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-# Keeps checkpoints loadable by torch.load(weights_only=True): see
-# dense_contrast/utils/checkpoint.py.
-custom_hooks = [dict(type='SafeCheckpointHook')]
+# SafeCheckpointHook keeps checkpoints loadable by torch.load(weights_only=True)
+# (see dense_contrast/utils/checkpoint.py); the next three stop on a NaN/inf
+# loss without saving, checkpoint on SIGTERM (and resume mid-epoch exactly),
+# and report images RobustLoadImageFromFile skipped, per epoch.
+custom_hooks = [
+    dict(type='SafeCheckpointHook'),
+    dict(type='NonFiniteLossHook'),
+    dict(type='SignalCheckpointHook'),
+    dict(type='SkippedImagesHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -23,6 +30,8 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
+# TensorBoard logging (scalars under <work_dir>/<timestamp>/vis_data): uncomment
+# vis_backends.append(dict(type='TensorboardVisBackend'))
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
 log_level = 'INFO'

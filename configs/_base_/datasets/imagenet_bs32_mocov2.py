@@ -42,7 +42,9 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Skips unreadable images with a counted warning; on_error='raise' makes
+    # them fatal.
+    dict(type='RobustLoadImageFromFile', on_error='skip'),
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PackInputs'),
 ]

@@ -1,0 +1,65 @@
+"""tools/visualize_dense.py writes the pictures at the documented sizes."""
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+import dense_contrast  # noqa: F401
+from dense_contrast.registry import MODELS
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _tiny import ROOT, tiny_config_file  # noqa: E402
+
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+from visualize_dense import main  # noqa: E402
+
+
+def test_pca_and_matches_pngs(tmp_path, capsys):
+    config = tiny_config_file(str(tmp_path / 'tiny.py'))
+    model = MODELS.build(Config.fromfile(config).model)
+    checkpoint = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    out_dir = tmp_path / 'vis'
+    assert main([config, checkpoint, '--toyscene-index', '1', '--size', '64',
+                 '--view-size', '64', '--out-dir', str(out_dir)]) == 0
+    expected = {'pca.png': (128, 64), 'matches.png': (128, 64)}
+    for name, size in expected.items():
+        path = out_dir / name
+        assert path.stat().st_size > 0
+        with Image.open(path) as img:
+            assert img.size == size and img.mode == 'RGB'
+            # Not a blank picture: the feature half has several colours.
+            right = img.crop((64, 0, 128, 64))
+            assert len(right.getcolors(64 * 64)) > 1
+    assert not (out_dir / 'clusters.png').exists()  # DenseCL has none
+    printed = capsys.readouterr().out
+    assert str(out_dir / 'pca.png') in printed
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    config = tiny_config_file(str(tmp_path / 'tiny.py'))
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.depth = 34
+    checkpoint = str(tmp_path / 'r34.pth')
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()),
+               checkpoint)
+    assert main([config, checkpoint, '--toyscene-index', '0', '--out-dir',
+                 str(tmp_path / 'vis')]) == 1
+    assert 'checkpoint holds unknown method, ResNet-34, the config builds ' \
+        'DenseCL, ResNet-18' in capsys.readouterr().err
+
+
+def test_dsc_cluster_map(tmp_path):
+    config = osp.join(ROOT, 'configs', 'dsc',
+                      'dsc-km_resnet18_1xb32-coslr-8e_toyscenes.py')
+    model = MODELS.build(Config.fromfile(config).model)
+    checkpoint = str(tmp_path / 'dsc.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    out_dir = tmp_path / 'vis'
+    assert main([config, checkpoint, '--toyscene-index', '2', '--size', '96',
+                 '--view-size', '96', '--out-dir', str(out_dir)]) == 0
+    for name in ('pca.png', 'matches.png', 'clusters.png'):
+        with Image.open(out_dir / name) as img:
+            assert img.size == (192, 96)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import default_collate
-from mmengine.logging import MMLogger
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import nn
@@ -417,6 +417,10 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     # Quiet mmengine's per-parameter init_weights report.
     MMLogger.get_instance('benchmark', log_level='WARNING')
     init_default_scope('dense_contrast')
+    # Schedules that read the run length (MCL's cosine momentum) see this
+    # benchmark's steps as the whole run.
+    MessageHub.get_current_instance().update_info(
+        'max_iters', args.warmup + args.rounds + 1)
     torch.manual_seed(args.seed)
     prepared = []  # (name, cfg, data, setting key)
     for path in args.configs:

@@ -38,7 +38,7 @@ view_pipeline = [
 train_dataloader = dict(
     batch_size=256,
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        dict(type='RobustLoadImageFromFile', on_error='skip'),
         dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
         dict(type='PackInputs'),
     ]))

@@ -69,7 +69,7 @@ def _views(blur_prob, solarize_prob):
 
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='RobustLoadImageFromFile', on_error='skip'),
     dict(
         type='MultiView',
         num_views=[4, 4],

@@ -4,7 +4,7 @@
 _base_ = [
     '../_base_/models/densecl_r50.py',
     '../_base_/datasets/toyscenes_bs32_mocov2.py',
-    '../_base_/schedules/sgd_coslr_200e.py',
+    '../_base_/schedules/sgd_coslr_8e_toyscenes.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -14,19 +14,6 @@ model = dict(
     queue_len=4096,
     backbone=dict(depth=18),
     neck=dict(in_channels=512, hid_channels=512))
-
-max_epochs = 8
-optim_wrapper = dict(optimizer=dict(lr=0.03))
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs)
-]
-train_cfg = dict(max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(interval=10),

@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/dsc_r50.py',
     '../_base_/datasets/toyscenes_bs32_mocov2.py',
-    '../_base_/schedules/sgd_coslr_200e.py',
+    '../_base_/schedules/sgd_coslr_8e_toyscenes.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -19,19 +19,6 @@ model = dict(
         num_iters=10,
         seed=0,
         temperature=0.1))
-
-max_epochs = 8
-optim_wrapper = dict(optimizer=dict(lr=0.03))
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs)
-]
-train_cfg = dict(max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(interval=10),

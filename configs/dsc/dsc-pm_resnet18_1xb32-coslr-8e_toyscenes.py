@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/dsc_r50.py',
     '../_base_/datasets/toyscenes_bs32_mocov2.py',
-    '../_base_/schedules/sgd_coslr_200e.py',
+    '../_base_/schedules/sgd_coslr_8e_toyscenes.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -21,19 +21,6 @@ model = dict(
         sinkhorn_epsilon=0.05,
         sinkhorn_iters=3,
         freeze_iters=62))  # one epoch of 2,000 images at batch 32
-
-max_epochs = 8
-optim_wrapper = dict(optimizer=dict(lr=0.03))
-param_scheduler = [
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs)
-]
-train_cfg = dict(max_epochs=max_epochs)
-auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(interval=10),

@@ -142,6 +142,10 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
+        # Close gloo/NCCL before interpreter teardown: left to exit, gloo's
+        # threads can abort a finished rank (SIGABRT, "terminate called").
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     except NonFiniteLossError as err:
         raise SystemExit(f'error: {err}')
     except TrainingInterrupted as err:  # SIGTERM: a checkpoint was written

@@ -8,6 +8,12 @@ from torch import Tensor
 from dense_contrast.registry import MODELS
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """``x`` in float32 if it is fp16/bf16 (autocast), else unchanged (so
+    float64 references keep their precision)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 @MODELS.register_module()
 class InfoNCEHead(BaseModule):
     """InfoNCE loss with one positive per query and shared negatives.
@@ -54,8 +60,10 @@ class InfoNCEHead(BaseModule):
         scaled = query / self.temperature
         # Under autocast the (M, K) product runs in fp16/bf16; the positive
         # logit and the reduction stay float32, so mixed precision only
-        # rounds the negative logits (no-ops in float32).
-        pos_logits = (scaled.float() * positive.float()).sum(dim=1)  # M
-        neg_logits = (scaled @ negatives.to(scaled.dtype)).float()  # M, K
+        # rounds the negative logits (no-ops in float32 and float64).
+        pos_logits = (at_least_float32(scaled) *
+                      at_least_float32(positive)).sum(dim=1)  # M
+        neg_logits = at_least_float32(
+            scaled @ negatives.to(scaled.dtype))  # M, K
         return (torch.logaddexp(pos_logits, neg_logits.logsumexp(dim=1)) -
                 pos_logits).mean()

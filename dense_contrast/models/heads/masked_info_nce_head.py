@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from dense_contrast.registry import MODELS
-from .info_nce_head import InfoNCEHead
+from .info_nce_head import InfoNCEHead, at_least_float32
 
 
 @MODELS.register_module()
@@ -52,8 +52,10 @@ class MaskedInfoNCEHead(InfoNCEHead):
         scaled = query / self.temperature
         # As in InfoNCEHead: only the (M, K) product runs in reduced
         # precision under autocast; the rest stays float32.
-        pos_logits = (scaled.float() * positive.float()).sum(dim=1)  # M
-        neg_logits = (scaled @ negatives.to(scaled.dtype)).float().masked_fill(
-            exclude, torch.finfo(torch.float32).min)  # M, K
+        pos_logits = (at_least_float32(scaled) *
+                      at_least_float32(positive)).sum(dim=1)  # M
+        neg_logits = at_least_float32(scaled @ negatives.to(scaled.dtype))
+        neg_logits = neg_logits.masked_fill(
+            exclude, torch.finfo(neg_logits.dtype).min)  # M, K
         return (torch.logaddexp(pos_logits, neg_logits.logsumexp(dim=1)) -
                 pos_logits).mean()

@@ -18,9 +18,10 @@ def match_by_similarity(query_feats: Tensor, key_feats: Tensor) -> Tensor:
     """
     # In float32 even under autocast: rounded similarities would flip
     # near-ties of the argmax, and the product is small (N x S x S').
+    dtype = torch.promote_types(query_feats.dtype, torch.float32)
     with torch.autocast(query_feats.device.type, enabled=False):
-        similarity = torch.bmm(query_feats.transpose(1, 2).float(),
-                               key_feats.float())  # N, S, S'
+        similarity = torch.bmm(query_feats.transpose(1, 2).to(dtype),
+                               key_feats.to(dtype))  # N, S, S'
     return similarity.argmax(dim=2)
 
 

@@ -386,7 +386,10 @@ def _shown_metrics(records: Sequence[dict]) -> List[str]:
     names = []
     for record in records:
         for name in record['metrics']:
-            if name.split('/')[-1] in TABLE_METRICS or name in TABLE_METRICS:
+            short = name.split('/')[-1]  # coco/bbox_mAP -> bbox_mAP -> mAP
+            if short.startswith(('bbox_', 'segm_')):
+                short = short.split('_', 1)[1]
+            if short in TABLE_METRICS or name in TABLE_METRICS:
                 if name not in names:
                     names.append(name)
     return names

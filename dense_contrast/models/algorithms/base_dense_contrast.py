@@ -54,6 +54,22 @@ def _build(cfg: Union[dict, nn.Module, None]) -> Optional[nn.Module]:
     return MODELS.build(cfg)
 
 
+def build_parts(backbone: dict, neck: dict, head: dict,
+                data_preprocessor: Optional[Union[dict, nn.Module]]) -> dict:
+    """The built sub-modules of a ``BaseSelfSupervisor``, with
+    ``SelfSupDataPreprocessor`` as the default preprocessor type."""
+    if data_preprocessor is None or isinstance(data_preprocessor, dict):
+        data_preprocessor = {
+            'type': 'SelfSupDataPreprocessor',
+            **(data_preprocessor or {})
+        }
+    return dict(
+        backbone=_build(backbone),
+        neck=_build(neck),
+        head=_build(head),
+        data_preprocessor=_build(data_preprocessor))
+
+
 class BaseDenseContrast(BaseSelfSupervisor):
     """Base of the momentum-contrast methods with a dense branch.
 
@@ -117,16 +133,8 @@ class BaseDenseContrast(BaseSelfSupervisor):
         if match_on not in ('backbone', 'neck'):
             raise ValueError(
                 f"match_on must be 'backbone' or 'neck', got {match_on!r}")
-        if data_preprocessor is None or isinstance(data_preprocessor, dict):
-            data_preprocessor = {
-                'type': 'SelfSupDataPreprocessor',
-                **(data_preprocessor or {})
-            }
         super().__init__(
-            backbone=_build(backbone),
-            neck=_build(neck),
-            head=_build(head),
-            data_preprocessor=_build(data_preprocessor),
+            **build_parts(backbone, neck, head, data_preprocessor),
             init_cfg=init_cfg)
         self.momentum = momentum
         self.match_on = match_on

@@ -16,7 +16,7 @@ from dense_contrast.registry import MODELS
 from ..utils import gather_batch
 from ..utils.montage import (MontageBuilder, MontageGeometryError, Montages,
                              level_name, split_windows)
-from .base_dense_contrast import _build
+from .base_dense_contrast import _build, build_parts
 
 
 class Branch(NamedTuple):
@@ -123,16 +123,8 @@ class MCL(BaseSelfSupervisor):
         if not 0.0 <= base_momentum < 1.0:
             raise ValueError(
                 f'base_momentum must be in [0, 1), got {base_momentum}')
-        if data_preprocessor is None or isinstance(data_preprocessor, dict):
-            data_preprocessor = {
-                'type': 'SelfSupDataPreprocessor',
-                **(data_preprocessor or {})
-            }
         super().__init__(
-            backbone=_build(backbone),
-            neck=_build(neck),
-            head=_build(head),
-            data_preprocessor=_build(data_preprocessor),
+            **build_parts(backbone, neck, head, data_preprocessor),
             init_cfg=init_cfg)
         self.region_neck = _build(region_neck)
         self.montage = montage if isinstance(

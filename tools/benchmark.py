@@ -36,7 +36,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,6 +67,22 @@ def default_configs() -> List[str]:
     return [osp.relpath(p, ROOT) for p in found]
 
 
+def split_config_spec(spec: str) -> Tuple[str, dict]:
+    """Split ``CONFIG[:key=value,key=value]`` into the config path and its
+    own overrides (values parsed as on mmengine's ``--cfg-options``)."""
+    path, _, options = spec.partition('.py:')
+    if not options:
+        return spec, {}
+    overrides = {}
+    for item in options.split(','):
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'{spec}: expected CONFIG.py:key=value[,...], '
+                             f'got {item!r}')
+        overrides[key] = DictAction._parse_iterable(value)
+    return path + '.py', overrides
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Time and memory of a training step against '
@@ -75,7 +91,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'configs',
         nargs='*',
         help='method configs; default: every configs/*/*_resnet50_*.py and '
-        'configs/*/*_toyscenes.py on disk')
+        'configs/*/*_toyscenes.py on disk. CONFIG:key=value,key=value '
+        'measures CONFIG with its own overrides (e.g. '
+        'mcl.py:model.head_on_used_windows=True next to mcl.py)')
     parser.add_argument(
         '--batch',
         type=int,
@@ -126,7 +144,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.configs:
         args.configs = default_configs()
-    for path in args.configs:
+    for spec in args.configs:
+        path = split_config_spec(spec)[0]
         if not osp.isfile(path):
             parser.error(f'config file {path} does not exist')
     if args.rounds < 1 or args.warmup < 0:
@@ -423,10 +442,12 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         'max_iters', args.warmup + args.rounds + 1)
     torch.manual_seed(args.seed)
     prepared = []  # (name, cfg, data, setting key)
-    for path in args.configs:
+    for spec in args.configs:
+        path, own_options = split_config_spec(spec)
         cfg = Config.fromfile(path)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
+        cfg.merge_from_dict(own_options)
         for key in ('model', 'optim_wrapper'):
             if key not in cfg:
                 raise KeyError(f'{path}: no {key!r} in the config')
@@ -435,7 +456,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         depth = cfg.model.get('backbone', {}).get('depth')
         key = (depth, tuple(data['inputs'][0].shape[-2:]),
                data['inputs'][0].shape[0])
-        name = osp.splitext(osp.basename(path))[0]
+        name = osp.splitext(osp.basename(path))[0] + ''.join(
+            f' {k.split(".")[-1]}={v}' for k, v in own_options.items())
         prepared.append((name, cfg, data, key))
 
     results = []

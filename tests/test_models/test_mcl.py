@@ -226,6 +226,8 @@ def test_bad_inputs_and_configs_raise_named_errors():
         model.loss([torch.randn(N, 3, 48, 48) for _ in range(4)], None)
     with pytest.raises(ValueError, match='view_indices'):
         _build(view_indices=((0, 1), (2, 3)))
+    with pytest.raises(ValueError, match='base_momentum'):
+        _build(base_momentum=0.0)
     with pytest.raises(MontageGeometryError, match='FPN strides'):
         _build(fpn_strides=(8, 16, 32))
 
@@ -251,3 +253,29 @@ def test_lars_excludes_every_norm_and_bias_parameter():
             seen += 1
     assert seen == sum(p.requires_grad for p in model.parameters())
 
+
+
+def test_overfit_fixed_batch_lowers_every_level_loss():
+    """A few SGD steps on one fixed batch (views: one image each plus small
+    noise, the same montage layout every step) lower the loss of every
+    pyramid level."""
+    torch.manual_seed(0)
+    model = _build(base_momentum=0.9)
+    images = torch.randn(N, 3, SIZE, SIZE)
+    views = [images + 0.1 * torch.randn_like(images) for _ in range(4)]
+    optim = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=0.2,
+        momentum=0.9)
+    history = []
+    for _ in range(20):
+        torch.manual_seed(1)  # the same montages every step
+        losses = model.loss(views, None)
+        optim.zero_grad()
+        sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+        optim.step()
+        history.append({k: float(v) for k, v in losses.items()})
+    for key in ('loss_p5', 'loss_p4', 'loss_p3', 'loss_p2'):
+        first = sum(h[key] for h in history[:3]) / 3
+        last = sum(h[key] for h in history[-3:]) / 3
+        assert last < 0.85 * first, (key, first, last)

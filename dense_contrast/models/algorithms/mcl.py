@@ -120,9 +120,11 @@ class MCL(BaseSelfSupervisor):
                  target_full_views_only: bool = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if not 0.0 <= base_momentum < 1.0:
+        if not 0.0 < base_momentum < 1.0:
+            # 0 would make the EMA's update weight 1 - m = 1, which
+            # mmengine's averaged model rejects with a bare assertion.
             raise ValueError(
-                f'base_momentum must be in [0, 1), got {base_momentum}')
+                f'base_momentum must be in (0, 1), got {base_momentum}')
         super().__init__(
             **build_parts(backbone, neck, head, data_preprocessor),
             init_cfg=init_cfg)

@@ -33,6 +33,7 @@ import json
 import os
 import os.path as osp
 import random
+import re
 import statistics
 import sys
 import time
@@ -74,7 +75,7 @@ def split_config_spec(spec: str) -> Tuple[str, dict]:
     if not options:
         return spec, {}
     overrides = {}
-    for item in options.split(','):
+    for item in re.split(r',(?=[\w.]+=)', options):
         key, sep, value = item.partition('=')
         if not sep or not key:
             raise ValueError(f'{spec}: expected CONFIG.py:key=value[,...], '

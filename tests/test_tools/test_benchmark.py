@@ -69,3 +69,17 @@ def test_missing_config_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args([str(tmp_path / 'nope.py')])
     assert 'nope.py does not exist' in capsys.readouterr().err
+
+
+def test_config_spec_with_own_overrides():
+    path, options = benchmark.split_config_spec(
+        'a/mcl.py:model.montage.num_montages=(4,1,1,1),'
+        'model.head_on_used_windows=True')
+    assert path == 'a/mcl.py'
+    assert options == {
+        'model.montage.num_montages': (4, 1, 1, 1),
+        'model.head_on_used_windows': True
+    }
+    assert benchmark.split_config_spec('a/densecl.py') == ('a/densecl.py', {})
+    with pytest.raises(ValueError, match='key=value'):
+        benchmark.split_config_spec('a/mcl.py:oops')

@@ -19,11 +19,10 @@ Sizing (defaults): ResNet-18 (the toy configs' backbone), the methods' own
 96 px views of the 128 px toy scenes, the first 384 training images, batch
 32, 4 epochs (48 iterations, a cosine schedule over them), queues of 512
 keys; probes on 100 train / 50 val images read at 256 px (an 8x8 layer4
-grid; k-NN with k = 5).
-This is meant to keep the whole study (7 methods x 3 seeds, transfers
-included) within about 30-40 minutes on 2 free CPU cores; the transfer
-schedules are the toy configs' own (``--transfer-cfg-options`` shortens
-them). Measured figures are in the README.
+grid; k-NN with k = 5); the transfers at half the toy configs' budget
+(``STUDY_TRANSFER_OPTIONS``; ``--transfer-cfg-options`` overrides it).
+Units run seed by seed (every method's seed 0 first), so a study stopped
+early still compares every method. Measured figures are in the README.
 
 Completable in parts: every finished unit (a pretraining run with its
 probes, a transfer) leaves ``result.json`` and is skipped when the command
@@ -81,6 +80,25 @@ TRANSFER_CONFIGS = [
     'configs/benchmarks/mmsegmentation/'
     'fcn_r18-d8_1xb8-150i_toyscenes-128x128.py',
 ]
+
+#: The study's transfer budget, per toy config (on top of the config's own
+#: settings; ``--transfer-cfg-options`` comes after). Half the toy configs'
+#: schedules and validation sets, so that 24 pairs of transfers fit the
+#: study's time: Mask R-CNN 2 epochs of 200 images (50 iterations), scored
+#: on 100 validation images; FCN 80 iterations, scored on 200.
+STUDY_TRANSFER_OPTIONS = {
+    'mask-rcnn_r18_fpn_1xb8-2e_toyscenes': {
+        'train_dataloader.dataset.indices': 200,
+        'val_dataloader.dataset.indices': 100,
+    },
+    'fcn_r18-d8_1xb8-150i_toyscenes-128x128': {
+        'train_cfg.max_iters': 80,
+        'train_cfg.val_interval': 80,
+        'param_scheduler.0.end': 80,
+        'default_hooks.checkpoint.interval': 80,
+        'val_dataloader.dataset.indices': 200,
+    },
+}
 
 #: Transfer metrics shown in the table (name endings).
 TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU')
@@ -340,9 +358,10 @@ def transfer(result: dict, args: argparse.Namespace, transfer_mod) -> dict:
     for config in args.transfer_configs:
         name = osp.splitext(osp.basename(config))[0]
         run_dir = osp.join(args.work_dir, method, f'seed{seed}', name)
-        record, _ = transfer_mod.finetune(
-            config, method, weights, sha, seed, run_dir, 1,
-            dict(args.transfer_cfg_options))
+        options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
+        options.update(args.transfer_cfg_options)
+        record, _ = transfer_mod.finetune(config, method, weights, sha, seed,
+                                          run_dir, 1, options)
         for key, value in record['metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
                 metrics[f'{name.split("_")[0]}/{key.split("/")[-1]}'] = value
@@ -457,7 +476,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f'{missing} missing', flush=True)
             transfer_mod = None
 
-    plan = []
+    plan = []  # seed-major: a study stopped early has every method's seed 0
     for method in args.methods:
         config = METHODS[method][1]
         if config is not None and not osp.isfile(
@@ -466,6 +485,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   '(run again once it lands)', flush=True)
             continue
         plan += [(method, config, seed) for seed in args.seeds]
+    plan.sort(key=lambda unit: args.seeds.index(unit[2]))
 
     records: Dict[str, List[dict]] = {m: [] for m in args.methods}
     failures = []

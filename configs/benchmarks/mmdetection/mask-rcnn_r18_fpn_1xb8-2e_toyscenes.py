@@ -57,9 +57,12 @@ model = dict(
         # 64 RoIs per image (toy images hold 2 to 6 objects): the 4conv box
         # head on every sampled RoI dominates the step time on a CPU.
         rcnn=dict(sampler=dict(num=64))),
+    # 100 proposals and 20 detections per image at test time (toy images
+    # hold at most 6 objects): the 4conv box head on 300 proposals made
+    # evaluation take as long as training.
     test_cfg=dict(
-        rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(max_per_img=50)))
+        rpn=dict(nms_pre=500, max_per_img=100),
+        rcnn=dict(max_per_img=20)))
 
 data_root = 'data/toyscenes/'
 metainfo = dict(classes=classes)

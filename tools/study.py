@@ -19,7 +19,7 @@ Sizing (defaults): ResNet-18 (the toy configs' backbone), the methods' own
 96 px views of the 128 px toy scenes, the first 384 training images, batch
 32, 4 epochs (48 iterations, a cosine schedule over them), queues of 512
 keys; probes on 100 train / 50 val images read at 256 px (an 8x8 layer4
-grid; k-NN with k = 5); the transfers at half the toy configs' budget
+grid; k-NN with k = 5); the transfers at a smaller budget than the toy configs'
 (``STUDY_TRANSFER_OPTIONS``; ``--transfer-cfg-options`` overrides it),
 the toy Mask R-CNN for the first seed only (``--transfer-all-seeds``: all).
 Units run seed by seed (every method's seed 0 first), so a study stopped
@@ -83,21 +83,21 @@ TRANSFER_CONFIGS = [
 ]
 
 #: The study's transfer budget, per toy config (on top of the config's own
-#: settings; ``--transfer-cfg-options`` comes after). Half the toy configs'
-#: schedules and validation sets, so that 24 pairs of transfers fit the
-#: study's time: Mask R-CNN 2 epochs of 200 images (50 iterations), scored
-#: on 100 validation images; FCN 80 iterations, scored on 200.
+#: settings; ``--transfer-cfg-options`` comes after), smaller than the toy
+#: configs' so that the transfers fit the study's time: Mask R-CNN 2 epochs
+#: of 200 images (50 iterations), scored on 100 validation images; FCN 60
+#: iterations, scored on 100.
 STUDY_TRANSFER_OPTIONS = {
     'mask-rcnn_r18_fpn_1xb8-2e_toyscenes': {
         'train_dataloader.dataset.indices': 200,
         'val_dataloader.dataset.indices': 100,
     },
     'fcn_r18-d8_1xb8-150i_toyscenes-128x128': {
-        'train_cfg.max_iters': 80,
-        'train_cfg.val_interval': 80,
-        'param_scheduler.0.end': 80,
-        'default_hooks.checkpoint.interval': 80,
-        'val_dataloader.dataset.indices': 200,
+        'train_cfg.max_iters': 60,
+        'train_cfg.val_interval': 60,
+        'param_scheduler.0.end': 60,
+        'default_hooks.checkpoint.interval': 60,
+        'val_dataloader.dataset.indices': 100,
     },
 }
 

@@ -144,6 +144,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--probe-val', type=int, default=50)
     p.add_argument('--no-transfer', action='store_true')
     p.add_argument('--transfer-configs', nargs='+', default=TRANSFER_CONFIGS)
+    p.add_argument('--transfer-seeds', nargs='+', type=int, default=None,
+                   help='run the transfers for these seeds only (default: '
+                   'every seed); the probes run for every seed')
     p.add_argument('--transfer-all-seeds', action='store_true',
                    help='run every transfer for every seed (default: '
                    'the toy Mask R-CNN for the first seed only)')
@@ -523,7 +526,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 result = pretrain_and_probe(method,
                                             osp.join(REPO_ROOT, config),
                                             seed, args, data_root)
-            if transfer_mod is not None:
+            if transfer_mod is not None and (args.transfer_seeds is None or
+                                             seed in args.transfer_seeds):
                 print(f'{tag}: transfers', flush=True)
                 result['transfer'] = transfer(result, args, transfer_mod)
         except (RuntimeError, SystemExit) as err:

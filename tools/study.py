@@ -421,12 +421,14 @@ def markdown(rows: List[dict]) -> str:
         cells = [row['label'], ' '.join(map(str, row['seeds']))]
         for c in columns:
             s = row['scores'].get(c)
+            digits = 3 if c.endswith('mAP') else 2  # COCO AP is in [0, 1]
             if s is None:
                 cells.append('-')
             elif s['n'] == 1:
-                cells.append(f'{s["mean"]:.2f} (n = 1)')
+                cells.append(f'{s["mean"]:.{digits}f} (n = 1)')
             else:
-                cells.append(f'{s["mean"]:.2f} ± {s["std"]:.2f}')
+                cells.append(
+                    f'{s["mean"]:.{digits}f} ± {s["std"]:.{digits}f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

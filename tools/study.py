@@ -21,9 +21,10 @@ Sizing (defaults): ResNet-18 (the toy configs' backbone), the methods' own
 keys; probes on 100 train / 50 val images read at 256 px (an 8x8 layer4
 grid; k-NN with k = 5); the transfers at a smaller budget than the toy configs'
 (``STUDY_TRANSFER_OPTIONS``; ``--transfer-cfg-options`` overrides it).
-On 2 CPU cores the pretraining runs with their probes take about 45
-minutes and each pair of transfers about 4: ``--transfer-seeds 0`` (the
-README's table) keeps the study within 90 minutes; all seeds take longer.
+Measured on 2 free CPU cores: 21 pretraining runs with their probes take
+about 40 minutes (1.3 to 1.7 min each, MCL 4.5) and a pair of transfers 2
+to 3.5 minutes, so ``--transfer-seeds 0`` (the README's table) takes about
+56 minutes; transfers for every seed add about 40.
 Units run seed by seed (every method's seed 0 first), so a study stopped
 early still compares every method. Measured figures are in the README.
 

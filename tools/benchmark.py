@@ -146,7 +146,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if not args.configs:
         args.configs = default_configs()
     for spec in args.configs:
-        path = split_config_spec(spec)[0]
+        try:
+            path = split_config_spec(spec)[0]
+        except ValueError as err:
+            parser.error(str(err))
         if not osp.isfile(path):
             parser.error(f'config file {path} does not exist')
     if args.rounds < 1 or args.warmup < 0:

@@ -254,7 +254,6 @@ def test_lars_excludes_every_norm_and_bias_parameter():
     assert seen == sum(p.requires_grad for p in model.parameters())
 
 
-
 def test_overfit_fixed_batch_lowers_every_level_loss():
     """A few SGD steps on one fixed batch (views: one image each plus small
     noise, the same montage layout every step) lower the loss of every

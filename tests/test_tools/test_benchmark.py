@@ -83,3 +83,10 @@ def test_config_spec_with_own_overrides():
     assert benchmark.split_config_spec('a/densecl.py') == ('a/densecl.py', {})
     with pytest.raises(ValueError, match='key=value'):
         benchmark.split_config_spec('a/mcl.py:oops')
+
+
+def test_malformed_config_spec_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['configs/mcl/x.py:oops'])
+    assert "expected CONFIG.py:key=value[,...], got 'oops'" in \
+        capsys.readouterr().err

@@ -6,7 +6,7 @@ Examples::
     # random initialisation:
     python tools/transfer.py work_dirs/my_run/epoch_8.pth \\
         --downstream configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py \\
-                     configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-150i_toyscenes-128x128.py \\
+                     configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py \\
         --random-init --work-dir work_dirs/transfer_my_run
 
     # From a pretraining config (pretrains first, resuming an unfinished
@@ -23,16 +23,19 @@ mmpretrain's ``tools/train.py``, under torchrun with ``--gpus`` > 1), i.e.
 the downstream config's own mmengine Runner. Its numbers are read from the evaluator's own output
 (the Runner's ``vis_data/scalars.json``), never recomputed here. A finished
 run leaves ``result.json`` in its folder and is skipped when the command is
-run again; an unfinished pretraining run is resumed.
+run again with the same resolved config and initial weights (a change to
+either runs it again); an unfinished pretraining run is resumed.
 
 Outputs under ``--work-dir``: ``weights/<init>_backbone.pth`` (extracted
 backbones), ``<init>/<config name>/seed<k>/`` (one Runner work dir per run),
 ``results.json`` and ``results.md``.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -342,6 +345,32 @@ def read_metrics(run_dir: str) -> Tuple[Dict[str, float], str]:
                      f'{run_dir}: did the config evaluate (val_interval)?')
 
 
+def run_fingerprint(cfg: Config, options: Dict[str, object],
+                    weights_sha: Optional[str]) -> str:
+    """Hash of what decides a downstream run's result.
+
+    The resolved config (the file with everything it inherits, merged with
+    the run's options) and the initial weights' sha256: a finished run is
+    reused only while both are unchanged.
+
+    Args:
+        cfg (Config): The downstream config as loaded from its file.
+        options (dict): The run's ``--cfg-options`` (seed and weights path
+            included).
+        weights_sha (str, optional): sha256 of the initial backbone file,
+            None for random init.
+
+    Returns:
+        str: A sha256 hex digest.
+    """
+    resolved = Config(cfg.to_dict())
+    resolved.merge_from_dict(options)
+    payload = json.dumps(
+        dict(config=resolved.to_dict(), weights_sha256=weights_sha),
+        sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
 def finetune(config: str, init: str, weights: Optional[str],
              weights_sha: Optional[str], seed: int, run_dir: str, gpus: int,
              options: Dict[str, object]) -> Tuple[dict, bool]:
@@ -350,10 +379,6 @@ def finetune(config: str, init: str, weights: Optional[str],
     Returns:
         tuple[dict, bool]: The result record and whether it was reused.
     """
-    result_path = osp.join(run_dir, RESULT_FILE)
-    if osp.isfile(result_path):
-        with open(result_path) as f:
-            return json.load(f), True
     cfg = Config.fromfile(config)
     run_options = dict(options)
     run_options['randomness.seed'] = seed
@@ -362,6 +387,19 @@ def finetune(config: str, init: str, weights: Optional[str],
             run_options[path] = None
         else:
             run_options[f'{path}.checkpoint'] = osp.abspath(weights)
+    fingerprint = run_fingerprint(cfg, run_options, weights_sha)
+    result_path = osp.join(run_dir, RESULT_FILE)
+    if osp.isfile(result_path):
+        with open(result_path) as f:
+            record = json.load(f)
+        if record.get('run_fingerprint') == fingerprint:
+            return record, True
+        # The config, its options or the weights changed since that run:
+        # start over in an empty folder, so that its logs cannot be read
+        # as the new run's.
+        print(f'[transfer] {run_dir}: config, options or weights changed '
+              'since the finished run; running again', flush=True)
+        shutil.rmtree(run_dir)
     ensure_toy_data(cfg, run_options)
     seconds = _run_logged(
         _downstream_command(config, cfg, run_dir, gpus, run_options),
@@ -376,7 +414,8 @@ def finetune(config: str, init: str, weights: Optional[str],
         seed=seed,
         metrics=metrics,
         metrics_source=osp.relpath(source),
-        minutes=round(seconds / 60, 2))
+        minutes=round(seconds / 60, 2),
+        run_fingerprint=fingerprint)
     with open(result_path, 'w') as f:
         json.dump(record, f, indent=2)
     return record, False

@@ -4,7 +4,8 @@ A randomly initialised ResNet-18 saved as a DenseCL-style checkpoint goes
 through the chain into the toy FCN (3 iterations on the tiny toy scenes),
 from the pretrained weights and from random init. The table's numbers must
 be the ones the Runner's evaluator logged (its log text and its
-scalars.json), and a second call must reuse the finished runs.
+scalars.json), a second call must reuse the finished runs and a third, with
+a changed option, must run them again.
 """
 import importlib.util
 import json
@@ -20,8 +21,8 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'transfer.py')
-SEG = osp.join('configs', 'benchmarks', 'mmsegmentation',
-               'fcn_r18-d8_1xb8-150i_toyscenes-128x128.py')
+SEG_NAME = 'fcn_r18-d8_1xb8-100i_toyscenes-128x128'
+SEG = osp.join('configs', 'benchmarks', 'mmsegmentation', SEG_NAME + '.py')
 C4 = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection',
               'faster-rcnn_r50-c4_ms-24k_voc0712.py')
 
@@ -101,7 +102,7 @@ def test_chain_on_tiny_toyscenes(tiny_toyscenes, tmp_path):
     for record in records:
         assert record['seed'] == 3
         run_dir = osp.join(work_dir, record['init'],
-                           'fcn_r18-d8_1xb8-150i_toyscenes-128x128', 'seed3')
+                           'fcn_r18-d8_1xb8-100i_toyscenes-128x128', 'seed3')
         # The number in the table is the one the evaluator logged.
         log = open(osp.join(run_dir, 'transfer_stdout.log')).read()
         logged = re.findall(r'Iter\(val\) \[\d+/\d+\]\s+aAcc: \S+\s+'
@@ -113,7 +114,7 @@ def test_chain_on_tiny_toyscenes(tiny_toyscenes, tmp_path):
             last = json.loads(f.readlines()[-1])
         assert last['mIoU'] == record['metrics']['mIoU']
         dumped = Config.fromfile(
-            osp.join(run_dir, 'fcn_r18-d8_1xb8-150i_toyscenes-128x128.py'))
+            osp.join(run_dir, 'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py'))
         assert dumped.randomness.seed == 3
         init_cfg = dumped.model.backbone.init_cfg
         if record['init'] == 'random':
@@ -132,6 +133,27 @@ def test_chain_on_tiny_toyscenes(tiny_toyscenes, tmp_path):
     assert second.stdout.count('finished earlier') == 2
     with open(osp.join(work_dir, 'results.json')) as f:
         assert json.load(f) == records
+
+    # Change a downstream option: both runs are stale and run again (the
+    # old run folders are replaced, so their logs cannot be read as new).
+    changed = cmd + ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                     'param_scheduler.0.end=2']
+    third = subprocess.run(
+        changed, cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=900)
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    assert 'finished earlier' not in third.stdout
+    assert third.stdout.count('running again') == 2
+    with open(osp.join(work_dir, 'results.json')) as f:
+        rerun = json.load(f)
+    for old, new in zip(records, rerun):
+        assert new['run_fingerprint'] != old['run_fingerprint']
+        assert new['metrics_source'] != old['metrics_source']
+        assert not osp.exists(osp.join(ROOT, old['metrics_source']))
+        dumped = Config.fromfile(
+            osp.join(work_dir, new['init'], SEG_NAME, 'seed3',
+                     SEG_NAME + '.py'))
+        assert dumped.train_cfg.max_iters == 2
 
 
 def test_missing_file_is_named(tmp_path):

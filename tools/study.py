@@ -82,7 +82,7 @@ METHODS = {
 TRANSFER_CONFIGS = [
     'configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
     'configs/benchmarks/mmsegmentation/'
-    'fcn_r18-d8_1xb8-150i_toyscenes-128x128.py',
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
 ]
 
 #: The study's transfer budget, per toy config (on top of the config's own
@@ -95,7 +95,7 @@ STUDY_TRANSFER_OPTIONS = {
         'train_dataloader.dataset.indices': 200,
         'val_dataloader.dataset.indices': 100,
     },
-    'fcn_r18-d8_1xb8-150i_toyscenes-128x128': {
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128': {
         'train_cfg.max_iters': 60,
         'train_cfg.val_interval': 60,
         'param_scheduler.0.end': 60,

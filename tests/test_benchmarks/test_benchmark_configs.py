@@ -31,7 +31,7 @@ R50_CONFIGS = [
 ]
 TOY_CONFIGS = [
     'mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
-    'mmsegmentation/fcn_r18-d8_1xb8-150i_toyscenes-128x128.py',
+    'mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
 ]
 SCOPES = dict(mmdetection='mmdet', mmsegmentation='mmseg',
               mmpretrain='mmpretrain')

@@ -17,7 +17,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection',
                'mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py')
 SEG = osp.join(ROOT, 'configs', 'benchmarks', 'mmsegmentation',
-               'fcn_r18-d8_1xb8-150i_toyscenes-128x128.py')
+               'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py')
 
 
 def _tiny(cfg: Config, root: str, work_dir: str) -> Config:

@@ -21,7 +21,7 @@ $(STAMP): tools/setup_env.sh setup.py requirements/*.txt
 DEMO_EPOCHS ?= 4
 DEMO_TRANSFER_DIR ?= work_dirs/demo_transfer_toyscenes
 DEMO_DOWNSTREAM ?= configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py \
-	configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-150i_toyscenes-128x128.py
+	configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py
 demo: env
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) --resume \
 		--cfg-options train_cfg.max_epochs=$(DEMO_EPOCHS) \

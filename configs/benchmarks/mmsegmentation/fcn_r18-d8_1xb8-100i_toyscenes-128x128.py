@@ -57,30 +57,28 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='PackSegInputs'),
 ]
+# The toy scenes as mmseg reads them (train and val add split and pipeline).
+toy_dataset = dict(
+    type='BaseSegDataset',
+    data_root=data_root,
+    metainfo=metainfo,
+    img_suffix='.png',
+    seg_map_suffix='.png',
+    reduce_zero_label=False)
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     dataset=dict(
-        _delete_=True,
-        type='BaseSegDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
+        toy_dataset,
+        _delete_=True,  # replace the VOC dataset of the base config
         data_prefix=dict(img_path='train/images', seg_map_path='train/semantic'),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=2,
     dataset=dict(
-        _delete_=True,
-        type='BaseSegDataset',
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.png',
-        seg_map_suffix='.png',
-        reduce_zero_label=False,
+        toy_dataset,
+        _delete_=True,  # replace the VOC dataset of the base config
         data_prefix=dict(img_path='val/images', seg_map_path='val/semantic'),
         indices=200,
         pipeline=test_pipeline))

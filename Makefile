@@ -18,7 +18,7 @@ $(STAMP): tools/setup_env.sh setup.py requirements/*.txt
 # config's 8 epochs), extract the backbone for mmdet / mmseg, fine-tune the
 # toy Mask R-CNN and FCN from it and from random init, print the table.
 # Re-running resumes or reuses finished work.
-DEMO_EPOCHS ?= 4
+DEMO_EPOCHS ?= 3
 DEMO_TRANSFER_DIR ?= work_dirs/demo_transfer_toyscenes
 DEMO_DOWNSTREAM ?= configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py \
 	configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py

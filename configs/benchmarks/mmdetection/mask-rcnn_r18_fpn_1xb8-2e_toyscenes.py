@@ -101,7 +101,7 @@ val_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/images/'),
-        indices=200,
+        indices=100,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(
@@ -111,7 +111,7 @@ test_evaluator = val_evaluator
 
 # CPU budget: 240 of the 2,000 training images for 2 epochs (60
 # iterations of 8 images, about 2 minutes on 2 cores), evaluated at the end
-# on 200 of the 400 validation images. lr 0.02 (the R50 config's rate for
+# on 100 of the 400 validation images. lr 0.02 (the R50 config's rate for
 # batch 16; the BN layers in every head keep it stable at batch 8) with a
 # 10-iteration warmup and a cosine decay over the run in place of the 1x
 # steps, which need a far longer run. Drop `indices` to use

@@ -129,10 +129,10 @@ def main() -> None:
         raise SystemExit(f'error: config file {args.config} does not exist')
     cfg = merge_args(Config.fromfile(args.config), args)
     # Bad config keys/types, data, queue length or --resume checkpoint:
-    # refuse them before any compute (dense_contrast/utils/validation.py).
+    # refuse them before any compute (dense_contrast/preflight).
     from dense_contrast.engine.hooks import (NonFiniteLossError,
                                              TrainingInterrupted)
-    from dense_contrast.utils.validation import (ConfigValidationError,
+    from dense_contrast.preflight import (ConfigValidationError,
                                                  preflight_check)
     try:
         preflight_check(cfg, args.config, args.cfg_options)

@@ -44,7 +44,7 @@ from dense_contrast.models.utils import match_by_similarity  # noqa: E402
 from dense_contrast.registry import MODELS, TRANSFORMS  # noqa: E402
 from dense_contrast.utils.extract import (get_model_state_dict,  # noqa: E402
                                           load_checkpoint_safely)
-from dense_contrast.utils.validation import (  # noqa: E402
+from dense_contrast.preflight import (  # noqa: E402
     ConfigValidationError, check_checkpoint_matches)
 
 
@@ -153,7 +153,7 @@ def draw_matches(model: BaseDenseContrast, rgb: np.ndarray, view_size: int,
     # The key view goes through the momentum encoder, as in training (but
     # without the momentum update that encode_key performs).
     backbone_k, neck_k = model.encoder_k.module
-    key = model._embed(backbone_k, neck_k, normalise(model, view2))
+    key = model.embed(backbone_k, neck_k, normalise(model, view2))
     use_neck = model.match_on == 'neck'
     idx = match_by_similarity(
         query.dense_proj if use_neck else query.backbone_feats,

@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 import dense_contrast  # noqa: F401
 from dense_contrast.registry import MODELS
-from dense_contrast.utils.validation import (ConfigValidationError,
+from dense_contrast.preflight import (ConfigValidationError,
                                              check_checkpoint_matches,
                                              describe_backbone,
                                              preflight_check)

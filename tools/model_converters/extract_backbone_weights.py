@@ -75,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.config is not None:
             from mmengine.config import Config
 
-            from dense_contrast.utils.validation import \
+            from dense_contrast.preflight import \
                 check_checkpoint_matches
             check_checkpoint_matches(
                 Config.fromfile(args.config), args.input, 'input checkpoint')

@@ -149,8 +149,19 @@ class BaseDenseContrast(BaseSelfSupervisor):
             self.dense_queue = FeatureQueue(feat_dim, queue_len)
         self.register_load_state_dict_pre_hook(_rename_mmpretrain_queues)
 
-    def _embed(self, backbone: nn.Module, neck: nn.Module,
-               images: Tensor) -> ViewEmbeddings:
+    def embed(self, backbone: nn.Module, neck: nn.Module,
+              images: Tensor) -> ViewEmbeddings:
+        """Embed a view with a given encoder (no momentum update).
+
+        Args:
+            backbone (nn.Module): The online backbone or its momentum copy.
+            neck (nn.Module): The matching neck.
+            images (Tensor): Shape (N, 3, H_img, W_img).
+
+        Returns:
+            ViewEmbeddings: Unit-norm embeddings (see
+            :meth:`normalise_embeddings`).
+        """
         feats = backbone(images)
         return self.normalise_embeddings(feats, neck(feats))
 
@@ -187,7 +198,7 @@ class BaseDenseContrast(BaseSelfSupervisor):
         Returns:
             ViewEmbeddings: Unit-norm embeddings.
         """
-        return self._embed(self.backbone, self.neck, images)
+        return self.embed(self.backbone, self.neck, images)
 
     @torch.no_grad()
     def encode_key(self, images: Tensor) -> ViewEmbeddings:
@@ -213,7 +224,7 @@ class BaseDenseContrast(BaseSelfSupervisor):
             nn.Sequential(self.backbone, self.neck))
         shuffled, idx_unshuffle = batch_shuffle(images)
         backbone_k, neck_k = self.encoder_k.module
-        keys = self._embed(backbone_k, neck_k, shuffled)
+        keys = self.embed(backbone_k, neck_k, shuffled)
         return type(keys)(*batch_unshuffle(keys, idx_unshuffle))
 
     def match_dense(self, query: ViewEmbeddings,

@@ -27,7 +27,7 @@ __all__ = [
     'load_checkpoint_safely', 'get_model_state_dict', 'select_submodule',
     'build_extract_meta', 'extract_backbone_weights', 'pretrained_init_cfg',
     'sha256sum', 'top_level_names', 'DEFAULT_PREFIX',
-    'DETECTOR_KEY_MAP', 'extract_detector_weights'
+    'DETECTOR_KEY_MAP', 'extract_detector_weights', 'algorithm_from_cfg_text'
 ]
 
 DEFAULT_PREFIX = 'backbone.'
@@ -197,7 +197,7 @@ def select_submodule(state_dict: Dict[str, object],
     return selected
 
 
-def _algorithm_from_cfg(cfg_text: str) -> Optional[str]:
+def algorithm_from_cfg_text(cfg_text: str) -> Optional[str]:
     """Find ``model = dict(type=...)`` in a dumped config without running it.
 
     mmengine stores the config as Python source in ``meta['cfg']``;
@@ -253,8 +253,8 @@ def build_extract_meta(checkpoint: dict, in_path: str, prefix: str,
     src_meta = checkpoint.get('meta') if 'state_dict' in checkpoint else None
     if isinstance(src_meta, dict):
         cfg_text = src_meta.get('cfg')
-        algorithm = _algorithm_from_cfg(cfg_text) if isinstance(cfg_text,
-                                                                str) else None
+        algorithm = algorithm_from_cfg_text(cfg_text) if isinstance(
+            cfg_text, str) else None
         if algorithm:
             meta['algorithm'] = algorithm
         for key in ('epoch', 'iter'):

@@ -55,7 +55,7 @@ def last_good_checkpoint(runner) -> Optional[str]:
     if osp.isfile(record):
         with open(record) as f:
             candidates.append(f.read().strip())
-    candidates.append(getattr(runner, '_load_from', None))
+    candidates.append(runner.cfg.get('load_from'))
     return next((c for c in candidates if c and osp.isfile(c)), None)
 
 

@@ -1,0 +1,241 @@
+"""How each toy scenes category looks: its name, colour palette, shape and
+texture."""
+import colorsys
+import math
+from typing import Callable, List, NamedTuple, Tuple
+
+import numpy as np
+
+__all__ = [
+    'TOYSCENES_CLASSES', 'TOYSCENES_PALETTE', 'CATEGORIES', 'Category',
+    'SHAPE_EXTENT', 'hsv', 'object_colours', 'rotate'
+]
+
+#: Object categories; category id ``k`` (1..C) is ``TOYSCENES_CLASSES[k-1]``.
+TOYSCENES_CLASSES = ('disc', 'square', 'triangle', 'ring', 'cross', 'star')
+
+# ---------------------------------------------------------------------------
+# Colours
+# ---------------------------------------------------------------------------
+
+# Hue centre (HSV, in [0, 1)) of each category's palette, in class order.
+_CATEGORY_HUES = (0.02, 0.60, 0.33, 0.80, 0.14, 0.50)
+
+
+def hsv(h: float, s: float, v: float) -> np.ndarray:
+    """Convert an HSV colour to RGB.
+
+    Args:
+        h (float): Hue; taken modulo 1.
+        s (float): Saturation in [0, 1].
+        v (float): Value in [0, 1].
+
+    Returns:
+        np.ndarray: RGB in [0, 1], shape (3, ), dtype float64.
+    """
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float64)
+
+
+def _palette() -> List[List[int]]:
+    """Visualisation palette for background + categories, (C + 1) x RGB."""
+    colours = [[0, 0, 0]]
+    for hue in _CATEGORY_HUES:
+        colours.append([int(round(255 * c)) for c in hsv(hue, 0.8, 0.9)])
+    return colours
+
+
+#: RGB colours for label 0 (background) and labels 1..C, for visualisation.
+TOYSCENES_PALETTE = tuple(tuple(c) for c in _palette())
+
+
+def object_colours(rng: np.random.Generator,
+                   hue: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Two colours of one object instance from its category palette.
+
+    The first colour is the category hue with per-instance jitter; the second
+    is the same hue much darker or lighter, so that the texture has contrast
+    but the object keeps its palette.
+
+    Args:
+        rng (np.random.Generator): The scene's random stream.
+        hue (float): Hue centre of the category.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Two RGB colours in [0, 1], shape (3, ).
+    """
+    h = hue + rng.uniform(-0.035, 0.035)
+    s = rng.uniform(0.55, 0.95)
+    v = rng.uniform(0.6, 0.95)
+    main = hsv(h, s, v)
+    if rng.random() < 0.5:
+        other = hsv(h + rng.uniform(-0.02, 0.02), s,
+                    v * rng.uniform(0.3, 0.5))
+    else:
+        other = hsv(h + rng.uniform(-0.02, 0.02), s * rng.uniform(0.2, 0.45),
+                    min(1.0, v + 0.1))
+    return main, other
+
+
+def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Blend two colours per pixel.
+
+    Args:
+        a (np.ndarray): RGB colour, shape (3, ).
+        b (np.ndarray): RGB colour, shape (3, ).
+        t (np.ndarray): Blend weights in [0, 1] (bool allowed), shape (h, w).
+
+    Returns:
+        np.ndarray: Colours ``a * (1 - t) + b * t``, shape (h, w, 3).
+    """
+    t = np.asarray(t, dtype=np.float64)[..., None]
+    return a * (1.0 - t) + b * t
+
+
+def rotate(dx: np.ndarray, dy: np.ndarray,
+           angle: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Rotate offsets by ``-angle`` (i.e. express them in a rotated frame).
+
+    Args:
+        dx (np.ndarray): Horizontal offsets, any shape.
+        dy (np.ndarray): Vertical offsets, the shape of ``dx``.
+        angle (float): Angle of the frame in radians.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: The offsets along the rotated axes,
+        each of the shape of ``dx``.
+    """
+    c, s = math.cos(angle), math.sin(angle)
+    return dx * c + dy * s, -dx * s + dy * c
+
+
+# ---------------------------------------------------------------------------
+# Shapes: implicit functions of normalised, rotated coordinates (u, v).
+# Every shape fits in the disc u^2 + v^2 <= 1.1^2, which bounds the window
+# the shape is evaluated in.
+# ---------------------------------------------------------------------------
+SHAPE_EXTENT = 1.1
+
+
+def _shape_disc(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    return u * u + v * v <= 1.0
+
+
+def _shape_square(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    # Half side 0.75: the corners (r = 1.06) stay inside the window.
+    return np.maximum(np.abs(u), np.abs(v)) <= 0.75
+
+
+def _shape_triangle(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    # Equilateral triangle inscribed in the unit circle: intersection of the
+    # three half-planes whose outward normals point at -90, 30 and 150 deg,
+    # each at distance 0.5 from the centre.
+    inside = np.ones(u.shape, dtype=bool)
+    for k in range(3):
+        theta = -math.pi / 2 + k * 2 * math.pi / 3
+        inside &= u * math.cos(theta) + v * math.sin(theta) <= 0.5
+    return inside
+
+
+def _shape_ring(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    r2 = u * u + v * v
+    return (r2 <= 1.0) & (r2 >= p['ring_inner']**2)
+
+
+def _shape_cross(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    au, av = np.abs(u), np.abs(v)
+    w = p['arm_width']
+    return ((au <= w) & (av <= 1.0)) | ((av <= w) & (au <= 1.0))
+
+
+def _shape_star(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    # Five-pointed star in polar form: the boundary radius goes linearly from
+    # 1 at a tip to ``star_inner`` halfway between two tips.
+    r = np.sqrt(u * u + v * v)
+    t = (np.arctan2(v, u) * 5 / (2 * math.pi)) % 1.0
+    tip = np.abs(t - 0.5) * 2.0  # 1 at a tip, 0 between tips
+    return r <= p['star_inner'] + (1.0 - p['star_inner']) * tip
+
+
+# ---------------------------------------------------------------------------
+# Textures: colour of an object as a function of pixel offsets (dx, dy) from
+# its centre, so the pattern moves with the object. Periods are in pixels and
+# do not scale with the object: texture is a *local* cue.
+# Signature: (dx, dy) of shape (h, w), the object radius in pixels and the
+# texture parameters -> RGB colours in [0, 1] of shape (h, w, 3).
+# ---------------------------------------------------------------------------
+
+
+def _tex_stripes(dx: np.ndarray, dy: np.ndarray, radius: float,
+                 p: dict) -> np.ndarray:
+    t, _ = rotate(dx, dy, p['angle'])
+    return _mix(p['a'], p['b'], (t / p['period'] + p['phase']) % 1.0 < 0.5)
+
+
+def _tex_checker(dx: np.ndarray, dy: np.ndarray, radius: float,
+                 p: dict) -> np.ndarray:
+    x, y = rotate(dx, dy, p['angle'])
+    col = np.floor(x / p['period'] + p['phase'])
+    row = np.floor(y / p['period'] + p['phase'])
+    return _mix(p['a'], p['b'], (col + row) % 2 == 0)
+
+
+def _tex_dots(dx: np.ndarray, dy: np.ndarray, radius: float,
+              p: dict) -> np.ndarray:
+    x, y = rotate(dx, dy, p['angle'])
+    fx = (x / p['period'] + p['phase']) % 1.0 - 0.5
+    fy = (y / p['period'] + p['phase']) % 1.0 - 0.5
+    return _mix(p['a'], p['b'], fx * fx + fy * fy <= 0.3**2)
+
+
+def _tex_gradient(dx: np.ndarray, dy: np.ndarray, radius: float,
+                  p: dict) -> np.ndarray:
+    t, _ = rotate(dx, dy, p['angle'])
+    return _mix(p['a'], p['b'], np.clip(0.5 + t / (2.0 * radius), 0.0, 1.0))
+
+
+def _tex_speckle(dx: np.ndarray, dy: np.ndarray, radius: float,
+                 p: dict) -> np.ndarray:
+    # Per-pixel noise from a seed drawn at sampling time: the scene's main
+    # random stream does not depend on the window size.
+    noise = np.random.default_rng(p['noise_seed']).random(dx.shape)
+    return _mix(p['a'], p['b'], noise)
+
+
+def _tex_waves(dx: np.ndarray, dy: np.ndarray, radius: float,
+               p: dict) -> np.ndarray:
+    x, y = rotate(dx, dy, p['angle'])
+    k = 2 * math.pi / p['period']
+    return _mix(p['a'], p['b'], 0.5 + 0.5 * np.sin(k * x) * np.sin(k * y))
+
+
+class Category(NamedTuple):
+    """How one category is drawn.
+
+    Attributes:
+        name (str): Class name, as in :data:`TOYSCENES_CLASSES`.
+        hue (float): Hue centre of its palette.
+        shape (Callable): ``(u, v, params) -> mask`` on normalised, rotated
+            coordinates of shape (h, w).
+        texture (Callable): ``(dx, dy, radius, params) -> colours`` of shape
+            (h, w, 3).
+        period_range (tuple[float, float]): Range of the texture period in
+            pixels.
+    """
+    name: str
+    hue: float
+    shape: Callable[[np.ndarray, np.ndarray, dict], np.ndarray]
+    texture: Callable[..., np.ndarray]
+    period_range: Tuple[float, float]
+
+
+CATEGORIES = (
+    Category('disc', _CATEGORY_HUES[0], _shape_disc, _tex_stripes, (4, 9)),
+    Category('square', _CATEGORY_HUES[1], _shape_square, _tex_checker,
+             (3, 7)),
+    Category('triangle', _CATEGORY_HUES[2], _shape_triangle, _tex_dots,
+             (4, 8)),
+    Category('ring', _CATEGORY_HUES[3], _shape_ring, _tex_gradient, (1, 1)),
+    Category('cross', _CATEGORY_HUES[4], _shape_cross, _tex_speckle, (1, 1)),
+    Category('star', _CATEGORY_HUES[5], _shape_star, _tex_waves, (5, 10)),
+)
+assert tuple(c.name for c in CATEGORIES) == TOYSCENES_CLASSES

@@ -1,14 +1,14 @@
-"""tools/benchmark.py on a tiny setting: it writes its table and JSON, with
-mmpretrain's DenseCL and MoCo v2 as references (no timing assertions)."""
+"""dense_contrast.apis.benchmark on a tiny setting: it writes its table and
+JSON, with mmpretrain's DenseCL and MoCo v2 as references (no timing
+assertions). The command line: tests/test_tools/test_benchmark.py."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
+from dense_contrast.apis import benchmark
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import benchmark  # noqa: E402
 
 TINY = """
 _base_ = {base!r}
@@ -38,10 +38,9 @@ def test_benchmark_writes_table_and_json(tmp_path):
         TINY.format(base=osp.join(ROOT, 'configs', 'densecl',
                                   'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')))
     out_dir = tmp_path / 'out'
-    results = benchmark.main([
-        str(config), '--rounds', '2', '--warmup', '0', '--batch', '2',
-        '--source-size', '64', '--out-dir', str(out_dir)
-    ])
+    results = benchmark.run_benchmark([str(config)], rounds=2, warmup=0,
+                                      batch=2, source_size=64,
+                                      out_dir=str(out_dir))
 
     saved = json.loads((out_dir / 'benchmark.json').read_text())
     assert saved['results'] == json.loads(json.dumps(results))
@@ -65,12 +64,6 @@ def test_benchmark_writes_table_and_json(tmp_path):
     assert 'ResNet-18, [32, 32] px views, batch 2' in table
 
 
-def test_missing_config_is_named(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        benchmark.parse_args([str(tmp_path / 'nope.py')])
-    assert 'nope.py does not exist' in capsys.readouterr().err
-
-
 def test_config_spec_with_own_overrides():
     path, options = benchmark.split_config_spec(
         'a/mcl.py:model.montage.num_montages=(4,1,1,1),'
@@ -83,10 +76,3 @@ def test_config_spec_with_own_overrides():
     assert benchmark.split_config_spec('a/densecl.py') == ('a/densecl.py', {})
     with pytest.raises(ValueError, match='key=value'):
         benchmark.split_config_spec('a/mcl.py:oops')
-
-
-def test_malformed_config_spec_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit):
-        benchmark.parse_args(['configs/mcl/x.py:oops'])
-    assert "expected CONFIG.py:key=value[,...], got 'oops'" in \
-        capsys.readouterr().err

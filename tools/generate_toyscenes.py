@@ -13,15 +13,8 @@ import os.path as osp
 import sys
 import time
 
-try:
-    import dense_contrast  # noqa: F401
-except ImportError:
-    # Running from a checkout that is not pip-installed: the package sits one
-    # level above this script.
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from dense_contrast.datasets.toyscenes import (  # noqa: E402
-    ToyScenesMismatchError, ensure_toyscenes, generate_toyscenes)
+from dense_contrast.datasets import (ToyScenesMismatchError, ensure_toyscenes,
+                                     generate_toyscenes)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

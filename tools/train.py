@@ -6,6 +6,8 @@ Examples:
     python tools/train.py CONFIG --resume PATH.pth   # a given checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=16
     bash tools/dist_train.sh CONFIG 8                # 8 GPUs via torchrun
+
+The work is done by :mod:`dense_contrast.apis.train`.
 """
 import argparse
 import os
@@ -13,13 +15,11 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-# Allow running from a checkout without installing (the setup installs it
-# editable, so this is a fallback only).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from dense_contrast.apis import merge_train_options, run_training
+from dense_contrast.engine import NonFiniteLossError, TrainingInterrupted
+from dense_contrast.preflight import ConfigValidationError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -65,88 +65,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the command-line options to the config."""
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
-    if args.amp:
-        # mmengine's AmpOptimWrapper refuses CPUs; this one picks fp16 with
-        # loss scaling on a GPU and bf16 on the CPU.
-        cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise SystemExit(
-                f'error: --resume {args.resume}: no such checkpoint file')
-        cfg.resume = True
-        cfg.load_from = args.resume
-
-    if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg:
-            raise SystemExit(
-                f'error: --auto-scale-lr: {args.config} has no '
-                "'auto_scale_lr = dict(base_batch_size=...)' entry")
-        cfg.auto_scale_lr.enable = True
-
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # CPU processes: gloo instead of NCCL, and DDP without device ids.
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        wrapper = cfg.get('model_wrapper_cfg') or dict(
-            type='MMDistributedDataParallel')
-        wrapper['device_ids'] = None
-        cfg.model_wrapper_cfg = wrapper
-    return cfg
-
-
-def init_cpu_process_group(cfg: Config) -> None:
-    """Start the gloo process group of a CPU-only torchrun job.
-
-    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device``
-    unconditionally, which fails without a GPU; the Runner skips its own
-    initialisation when a process group already exists.
-    """
-    if (cfg.launcher == 'pytorch' and not torch.cuda.is_available()
-            and not torch.distributed.is_initialized()):
-        torch.distributed.init_process_group(
-            backend=cfg.env_cfg.dist_cfg.backend, init_method='env://')
-
-
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     if not osp.isfile(args.config):
         raise SystemExit(f'error: config file {args.config} does not exist')
-    cfg = merge_args(Config.fromfile(args.config), args)
-    # Bad config keys/types, data, queue length or --resume checkpoint:
-    # refuse them before any compute (dense_contrast/preflight).
-    from dense_contrast.engine.hooks import (NonFiniteLossError,
-                                             TrainingInterrupted)
-    from dense_contrast.preflight import (ConfigValidationError,
-                                                 preflight_check)
     try:
-        preflight_check(cfg, args.config, args.cfg_options)
-    except ConfigValidationError as err:
-        raise SystemExit(f'error: {err}')
-    init_cpu_process_group(cfg)
-    runner = Runner.from_cfg(cfg)
-    try:
-        runner.train()
-        # Close gloo/NCCL before interpreter teardown: left to exit, gloo's
-        # threads can abort a finished rank (SIGABRT, "terminate called").
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    except NonFiniteLossError as err:
+        cfg = merge_train_options(
+            Config.fromfile(args.config), args.config, args.work_dir,
+            args.resume, args.amp, args.auto_scale_lr, args.cfg_options,
+            args.launcher)
+        run_training(cfg, args.config, args.cfg_options)
+    except (ConfigValidationError, NonFiniteLossError) as err:
         raise SystemExit(f'error: {err}')
     except TrainingInterrupted as err:  # SIGTERM: a checkpoint was written
         print(err, file=sys.stderr)

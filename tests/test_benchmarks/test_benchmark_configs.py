@@ -135,7 +135,7 @@ def test_r50_config_loads_extracted_weights(name, densecl_r50_backbone):
                 'data_root', '') + str(cfg.train_dataloader.dataset)
 
     # Point every Pretrained init_cfg at the extracted file.
-    from tools_transfer import pretrained_init_paths
+    from dense_contrast.apis import pretrained_init_paths
     for dotted in pretrained_init_paths(cfg):
         cfg.merge_from_dict({f'{dotted}.checkpoint': path})
     model = _build(cfg)

@@ -2,7 +2,7 @@
 
 Each toy config present under ``configs/*/`` is built as the Runner builds it
 and fed one small batch from its own train pipeline (see
-``tools/benchmark.py``); new methods are picked up by the glob.
+``dense_contrast.apis.make_batch``); new methods are picked up by the glob.
 """
 import copy
 import glob
@@ -16,12 +16,11 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import dense_contrast  # noqa: F401
+from dense_contrast.apis import make_batch
 from dense_contrast.engine import MixedPrecisionOptimWrapper
 from dense_contrast.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-from benchmark import make_batch  # noqa: E402
 
 TOY_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*',
                                         '*_toyscenes.py')))

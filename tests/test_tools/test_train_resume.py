@@ -1,9 +1,11 @@
 """tools/train.py on the toy config, then --resume from a mid-run checkpoint.
 
 The first run goes through the real command line (a subprocess); the resumed
-run is built in-process with the same argument handling, so that a hook can
-snapshot the state right after the checkpoint was loaded.
+run is built in-process with the option handling the tool calls
+(``dense_contrast.apis.merge_train_options``), so that a hook can snapshot
+the state right after the checkpoint was loaded.
 """
+import argparse
 import copy
 import os.path as osp
 import subprocess
@@ -11,15 +13,14 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import dense_contrast  # noqa: F401
+from dense_contrast.apis import merge_train_options
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-from train import merge_args, parse_args  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'densecl',
                   'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
@@ -44,6 +45,13 @@ def _options(data_root: str, toy_args: dict) -> list:
         'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
     ]
+
+
+def _parse_cfg_options(words: list) -> dict:
+    """``key=value`` words as ``--cfg-options`` reads them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *words]).cfg_options
 
 
 class _SnapshotAfterResume(Hook):
@@ -98,12 +106,10 @@ def test_train_then_resume(tmp_path, tiny_toyscenes):
 
     # Resume from epoch 2 in a fresh work dir, through train.py's options.
     resume_dir = tmp_path / 'resumed'
-    args = parse_args([
-        CONFIG, '--work-dir',
-        str(resume_dir), '--resume',
-        str(work_dir / 'epoch_2.pth'), '--cfg-options'
-    ] + _options(data_root, toy_args))
-    cfg = merge_args(Config.fromfile(CONFIG), args)
+    cfg = merge_train_options(
+        Config.fromfile(CONFIG), CONFIG, work_dir=str(resume_dir),
+        resume=str(work_dir / 'epoch_2.pth'),
+        cfg_options=_parse_cfg_options(_options(data_root, toy_args)))
     runner = Runner.from_cfg(cfg)
     snapshot = _SnapshotAfterResume()
     runner.register_hook(snapshot)

@@ -5,9 +5,9 @@ through the chain into the toy FCN (3 iterations on the tiny toy scenes),
 from the pretrained weights and from random init. The table's numbers must
 be the ones the Runner's evaluator logged (its log text and its
 scalars.json), a second call must reuse the finished runs and a third, with
-a changed option, must run them again.
+a changed option, must run them again. The chain's pieces are tested in
+tests/test_apis/test_api_transfer.py.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -23,36 +23,6 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'transfer.py')
 SEG_NAME = 'fcn_r18-d8_1xb8-100i_toyscenes-128x128'
 SEG = osp.join('configs', 'benchmarks', 'mmsegmentation', SEG_NAME + '.py')
-C4 = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection',
-              'faster-rcnn_r50-c4_ms-24k_voc0712.py')
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('transfer_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_pretrained_init_paths_find_backbone_and_res5_head():
-    tool = _load_tool()
-    assert tool.pretrained_init_paths(Config.fromfile(C4)) == [
-        'model.backbone.init_cfg', 'model.roi_head.shared_head.init_cfg'
-    ]
-    with pytest.raises(ValueError, match='no init_cfg of type "Pretrained"'):
-        tool.pretrained_init_paths(
-            Config(dict(model=dict(backbone=dict(type='ResNet')))))
-
-
-def test_format_options_round_trip():
-    from mmengine.config import DictAction
-    import argparse
-    tool = _load_tool()
-    options = {'a.b': None, 'c': 3, 'd': 'x/y.pth', 'e': [1, 2]}
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    parsed = parser.parse_args(['--o', *tool._format_options(options)]).o
-    assert parsed == options
 
 
 def _fake_pretraining_checkpoint(path):

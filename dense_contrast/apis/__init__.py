@@ -1,0 +1,45 @@
+"""High-level entry points behind the command-line tools.
+
+Each tool in ``tools/`` parses its options and calls one of these:
+``tools/train.py`` -> :func:`merge_train_options` and :func:`run_training`;
+``tools/transfer.py`` -> :func:`run_transfer`; ``tools/study.py`` ->
+:class:`StudySettings` and :func:`run_study`;
+``tools/analysis_tools/benchmark.py`` -> :func:`run_benchmark`;
+``tools/analysis_tools/visualize_dense.py`` -> :func:`load_model`,
+:func:`source_image` and :func:`write_pictures`. Jobs that run in a
+subprocess go through :func:`run_logged` (:mod:`.runner`).
+"""
+from .benchmark import default_configs, run_benchmark, split_config_spec
+from .runner import (REPO_ROOT, RunError, downstream_command,
+                     format_cfg_options, package_train_script, repo_path,
+                     run_logged, scalar_logs, train_command)
+from .step_timing import Candidate, make_batch, reference_cfgs
+from .study import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS, StudySettings,
+                    run_study)
+from .study_report import METHODS
+from .train import (init_cpu_process_group, merge_train_options,
+                    run_training)
+from .transfer import (extract, finetune, markdown_table,
+                       pretrained_init_paths, read_metrics, run_fingerprint,
+                       run_transfer)
+from .visualize import load_model, source_image, write_pictures
+
+__all__ = [
+    # runner
+    'REPO_ROOT', 'RunError', 'repo_path', 'format_cfg_options',
+    'train_command', 'package_train_script', 'downstream_command',
+    'run_logged', 'scalar_logs',
+    # train
+    'merge_train_options', 'init_cpu_process_group', 'run_training',
+    # transfer
+    'extract', 'finetune', 'markdown_table', 'pretrained_init_paths',
+    'read_metrics', 'run_fingerprint', 'run_transfer',
+    # study
+    'METHODS', 'TRANSFER_CONFIGS', 'STUDY_TRANSFER_OPTIONS', 'StudySettings',
+    'run_study',
+    # benchmark
+    'default_configs', 'split_config_spec', 'run_benchmark', 'Candidate',
+    'make_batch', 'reference_cfgs',
+    # visualisation
+    'load_model', 'source_image', 'write_pictures'
+]

@@ -1,0 +1,476 @@
+"""Small-scale study of every method on the toy scenes: dense probes during
+pretraining, then the toy Mask R-CNN / FCN transfers, over several seeds.
+
+Methods (equal budget: same images, batch, epochs, queue length and seeds):
+random initialisation (no pretraining), mmpretrain's MoCo v2, DenseCL,
+DSC-KM, DSC-PM, MCL and DenseCL++. A method whose toy config does not
+exist is skipped with a message; run the study again once it lands.
+
+Each pretraining run is a subprocess of ``tools/train.py`` on a config
+written next to its results (the method's toy config plus the study's
+overrides and a :class:`DenseProbeHook`). The probes (linear and k-NN mIoU
+of the last ResNet stage, fitted on toy scenes train images, scored on val
+images) run every ``probe_interval`` epochs inside the pretraining, and
+their values are read back from the run's own json log. The transfers go
+through :mod:`.transfer` (its ``extract`` and ``finetune``), which also
+keeps its finished runs. The method configs and ``tools/train.py`` come
+from the source checkout (:data:`.runner.REPO_ROOT`).
+
+Completable in parts: every finished unit (a pretraining run with its
+probes, a transfer) leaves ``result.json`` and is skipped when the study
+runs again; an interrupted pretraining run resumes from its last
+checkpoint. The table (``study.md``, ``study.json``) and the plot
+(``probe_curves.png``) are rewritten from whatever is finished
+(:mod:`.study_report`).
+"""
+import dataclasses
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from dense_contrast.datasets import ensure_toyscenes
+from dense_contrast.evaluation import DenseProbeSuite
+from . import transfer as transfer_api
+from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
+from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
+                           plot, summarise)
+
+TRANSFER_CONFIGS = [
+    'configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
+    'configs/benchmarks/mmsegmentation/'
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
+]
+
+#: The study's transfer budget, per toy config (on top of the config's own
+#: settings; ``transfer_cfg_options`` comes after), smaller than the toy
+#: configs' so that the transfers fit the study's time: Mask R-CNN 2 epochs
+#: of 200 images (50 iterations), scored on 100 validation images; FCN 60
+#: iterations, scored on 100.
+STUDY_TRANSFER_OPTIONS = {
+    'mask-rcnn_r18_fpn_1xb8-2e_toyscenes': {
+        'train_dataloader.dataset.indices': 200,
+        'val_dataloader.dataset.indices': 100,
+    },
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128': {
+        'train_cfg.max_iters': 60,
+        'train_cfg.val_interval': 60,
+        'param_scheduler.0.end': 60,
+        'default_hooks.checkpoint.interval': 60,
+        'val_dataloader.dataset.indices': 100,
+    },
+}
+
+RESULT_FILE = 'result.json'
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+
+
+@dataclasses.dataclass
+class StudySettings:
+    """What the study runs; the fields are ``tools/study.py``'s options.
+
+    Args:
+        work_dir (str): Folder of every run and of the table. Defaults to
+            ``'work_dirs/study'``.
+        methods (list[str]): Keys of :data:`METHODS`. Defaults to all.
+        seeds (list[int]): Pretraining seeds. Defaults to [0, 1, 2].
+        data_root (str, optional): Toy scenes folder. Defaults to None:
+            ``data/toyscenes`` (with ``quick``: a tiny one in ``work_dir``).
+        epochs (int): Pretraining epochs. Defaults to 4.
+        num_images (int): Pretraining images (the first ones of train).
+            Defaults to 384.
+        batch_size (int): Images per step. Defaults to 32.
+        queue_len (int): Queue length K. Defaults to 512.
+        probe_interval (int): Epochs between probes. Defaults to 1.
+        probe_train (int): Probe fitting images. Defaults to 100.
+        probe_val (int): Probe scoring images. Defaults to 50.
+        no_transfer (bool): Skip the transfers. Defaults to False.
+        transfer_configs (list[str]): Downstream configs. Defaults to
+            :data:`TRANSFER_CONFIGS`.
+        transfer_seeds (list[int], optional): Seeds whose transfers run.
+            Defaults to None (every seed).
+        transfer_cfg_options (dict): Overrides of every transfer run.
+            Defaults to {}.
+        quick (bool): Tiny settings for a smoke test (2 epochs of 8 images
+            of 64 px, batch 4, K = 16, probes on 8 / 2 images, no
+            transfers); they replace the sizes given. Defaults to False.
+
+    Raises:
+        ValueError: If a size is below 1 (named as its option).
+    """
+    work_dir: str = 'work_dirs/study'
+    methods: List[str] = dataclasses.field(
+        default_factory=lambda: list(METHODS))
+    seeds: List[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    data_root: Optional[str] = None
+    epochs: int = 4
+    num_images: int = 384
+    batch_size: int = 32
+    queue_len: int = 512
+    probe_interval: int = 1
+    probe_train: int = 100
+    probe_val: int = 50
+    no_transfer: bool = False
+    transfer_configs: List[str] = dataclasses.field(
+        default_factory=lambda: list(TRANSFER_CONFIGS))
+    transfer_seeds: Optional[List[int]] = None
+    transfer_cfg_options: Dict[str, object] = dataclasses.field(
+        default_factory=dict)
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.epochs, self.num_images, self.batch_size = 2, 8, 4
+            self.queue_len, self.probe_train, self.probe_val = 16, 8, 2
+            self.no_transfer = True
+        for name in ('epochs', 'num_images', 'batch_size', 'queue_len',
+                     'probe_interval', 'probe_train', 'probe_val'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+
+
+def _data_root(settings: StudySettings) -> str:
+    """The toy scenes folder, generated when missing."""
+    if settings.data_root is not None:
+        root = settings.data_root
+        if not osp.isfile(osp.join(root, 'meta.json')):
+            ensure_toyscenes(root)
+    elif settings.quick:
+        root = osp.join(settings.work_dir, 'toyscenes')
+        ensure_toyscenes(root, num_train=16, num_val=4, img_size=64,
+                         progress=False)
+    else:
+        root = 'data/toyscenes'
+        ensure_toyscenes(root)
+    return root
+
+
+def _probe_settings(settings: StudySettings, data_root: str) -> dict:
+    """Arguments of DenseProbeSuite / DenseProbeHook shared by all runs.
+
+    The 128 px toy images are read at 256 px so that layer4 gives an 8x8
+    grid: at the native 4x4 grid every cell is mostly background and the
+    k-NN vote labels (almost) everything background, whatever the
+    features. k = 5 for the same reason (small objects have few cells).
+    """
+    probe = dict(
+        data_root=osp.abspath(data_root),
+        num_train=settings.probe_train,
+        num_val=settings.probe_val)
+    if settings.quick:  # 64 px images: read layer3 (a 4x4 grid, not 2x2)
+        probe.update(stage=2, probes=[
+            dict(type='DenseLinearProbe', steps=20),
+            dict(type='DenseKNNProbe', k=5)
+        ])
+    else:
+        probe.update(img_scale=256, probes=[
+            dict(type='DenseLinearProbe'),
+            dict(type='DenseKNNProbe', k=5)
+        ])
+    return probe
+
+
+def study_config(config: str, settings: StudySettings, seed: int,
+                 data_root: str, run_dir: str) -> str:
+    """Write the config of one pretraining run and return its path.
+
+    The method's toy config with the study's equal budget: data, images,
+    batch, epochs (schedulers rescaled), queue length, seed, checkpoints
+    only at the end, and the probe hook.
+
+    Args:
+        config (str): The method's toy config.
+        settings (StudySettings): The study.
+        seed (int): The run's seed.
+        data_root (str): The toy scenes folder.
+        run_dir (str): The run's work dir (``study_config.py`` goes there).
+
+    Returns:
+        str: The written config.
+
+    Raises:
+        RunError: If a scheduler ends past the study's epochs.
+    """
+    cfg = Config.fromfile(config)
+    with open(osp.join(data_root, 'meta.json')) as f:
+        meta = json.load(f)
+    old_epochs = cfg.train_cfg.max_epochs
+    dataset = cfg.train_dataloader.dataset
+    dataset.update(
+        data_root=osp.abspath(data_root),
+        indices=settings.num_images,
+        **{k: meta[k]
+           for k in ('num_train', 'num_val', 'img_size', 'seed')})
+    cfg.train_dataloader.batch_size = settings.batch_size
+    if settings.quick:
+        cfg.train_dataloader.num_workers = 0
+        cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg.max_epochs = settings.epochs
+    for sched in cfg.get('param_scheduler', None) or []:
+        if sched.get('end') == old_epochs:
+            sched.end = settings.epochs
+            if 'T_max' in sched:
+                sched.T_max = settings.epochs - sched.get('begin', 0)
+        elif sched.get('end', 0) >= settings.epochs:
+            raise RunError(
+                f'{config}: a scheduler ends at epoch {sched.end}, past '
+                f'the study\'s {settings.epochs} epochs')
+    if 'queue_len' in cfg.model:
+        cfg.model.queue_len = settings.queue_len
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(
+            type='DenseProbeHook',
+            interval=settings.probe_interval,
+            **_probe_settings(settings, data_root))
+    ]
+    os.makedirs(run_dir, exist_ok=True)
+    path = osp.join(run_dir, 'study_config.py')
+    cfg.dump(path)
+    return path
+
+
+def probe_curve(run_dir: str) -> Dict[int, Dict[str, float]]:
+    """Probe values per epoch from a run's own json logs.
+
+    All its timestamps are read, so a resumed run counts; later values win.
+
+    Args:
+        run_dir (str): The run's work dir.
+
+    Returns:
+        dict[int, dict[str, float]]: Epoch -> probe name -> value.
+    """
+    curve: Dict[int, Dict[str, float]] = {}
+    for path in scalar_logs(run_dir):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                if 'probe/linear_mIoU' in row:
+                    curve[int(row['epoch'])] = {
+                        k.split('/', 1)[1]: v
+                        for k, v in row.items() if k.startswith('probe/')
+                    }
+    return curve
+
+
+def _reuse(result_path: str) -> Optional[dict]:
+    """The finished unit's result, marked as reused, or None."""
+    if not osp.isfile(result_path):
+        return None
+    with open(result_path) as f:
+        return dict(json.load(f), reused=True)
+
+
+def _write(result: dict, result_path: str) -> dict:
+    with open(result_path, 'w') as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def pretrain_and_probe(method: str, config: str, seed: int,
+                       settings: StudySettings, data_root: str) -> dict:
+    """One pretraining run with its probe curve (reused when finished).
+
+    Args:
+        method (str): A key of :data:`METHODS`.
+        config (str): Its toy config.
+        seed (int): The seed.
+        settings (StudySettings): The study.
+        data_root (str): The toy scenes folder.
+
+    Returns:
+        dict: The unit's result (``probes`` at the last epoch, ``curve``).
+
+    Raises:
+        RunError: If the run fails or logged no final probe.
+    """
+    run_dir = osp.join(settings.work_dir, method, f'seed{seed}')
+    result_path = osp.join(run_dir, RESULT_FILE)
+    reused = _reuse(result_path)
+    if reused is not None:
+        return reused
+    cfg_path = study_config(config, settings, seed, data_root, run_dir)
+    seconds = run_logged(
+        train_command(cfg_path, run_dir, resume=True),
+        osp.join(run_dir, 'study_stdout.log'),
+        f'pretraining {method} seed {seed}', append=True)
+    with open(osp.join(run_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    curve = probe_curve(run_dir)
+    if settings.epochs not in curve:
+        raise RunError(f'{method} seed {seed}: no probe at epoch '
+                       f'{settings.epochs} in {run_dir}')
+    return _write(
+        dict(
+            method=method, seed=seed, config=config,
+            checkpoint=osp.relpath(checkpoint),
+            probes=curve[settings.epochs], curve=curve,
+            pretrain_minutes=round(seconds / 60, 2)), result_path)
+
+
+def probe_random_init(seed: int, settings: StudySettings,
+                      data_root: str) -> dict:
+    """Probes of a randomly initialised ResNet-18 (reused when done).
+
+    Args:
+        seed (int): The initialisation seed.
+        settings (StudySettings): The study.
+        data_root (str): The toy scenes folder.
+
+    Returns:
+        dict: The unit's result.
+    """
+    run_dir = osp.join(settings.work_dir, 'random', f'seed{seed}')
+    result_path = osp.join(run_dir, RESULT_FILE)
+    reused = _reuse(result_path)
+    if reused is not None:
+        return reused
+    from mmpretrain.models import ResNet
+    torch.manual_seed(seed)
+    backbone = ResNet(depth=18)
+    backbone.init_weights()
+    start = time.time()
+    probes = DenseProbeSuite(**_probe_settings(settings, data_root))(
+        backbone, MEAN, STD)
+    os.makedirs(run_dir, exist_ok=True)
+    return _write(
+        dict(method='random', seed=seed, config=None, checkpoint=None,
+             probes=probes, curve={0: probes},
+             probe_seconds=round(time.time() - start, 1)), result_path)
+
+
+def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
+    """Toy Mask R-CNN / FCN fine-tunes of one run's backbone.
+
+    Args:
+        result (dict): A unit's result (random init when it has no
+            checkpoint).
+        settings (StudySettings): The study.
+
+    Returns:
+        dict[str, float]: ``<model>/<metric>`` -> value.
+    """
+    method, seed = result['method'], result['seed']
+    weights = sha = None
+    if result['checkpoint'] is not None:
+        weights = osp.join(settings.work_dir, method, f'seed{seed}',
+                           'backbone.pth')
+        sha, _ = transfer_api.extract(result['checkpoint'], weights)
+    metrics = {}
+    for config in settings.transfer_configs:
+        name = osp.splitext(osp.basename(config))[0]
+        run_dir = osp.join(settings.work_dir, method, f'seed{seed}', name)
+        options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
+        options.update(settings.transfer_cfg_options)
+        record, _ = transfer_api.finetune(config, method, weights, sha, seed,
+                                          run_dir, 1, options)
+        for key, value in record['metrics'].items():
+            if key.split('/')[-1] in TRANSFER_METRICS:
+                metrics[f'{name.split("_")[0]}/{key.split("/")[-1]}'] = value
+    return metrics
+
+
+def _plan(settings: StudySettings) -> list:
+    """(method, config, seed) units, seed-major: a study stopped early has
+    every method's seed 0."""
+    plan = []
+    for method in settings.methods:
+        config = METHODS[method][1]
+        if config is not None and not osp.isfile(
+                osp.join(REPO_ROOT, config)):
+            print(f'[study] {method}: skipped, {config} does not exist yet '
+                  '(run again once it lands)', flush=True)
+            continue
+        plan += [(method, config, seed) for seed in settings.seeds]
+    plan.sort(key=lambda unit: settings.seeds.index(unit[2]))
+    return plan
+
+
+def run_study(settings: StudySettings) -> List[str]:
+    """Run every unit not finished yet, then write the table and the plot.
+
+    Progress is printed; ``study.md``, ``study.json`` and
+    ``probe_curves.png`` are written under ``settings.work_dir``. A unit
+    that fails is reported and left out; the others go on.
+
+    Args:
+        settings (StudySettings): The study.
+
+    Returns:
+        list[str]: The units that failed (``'<method> seed <k>'``).
+    """
+    os.makedirs(settings.work_dir, exist_ok=True)
+    # Quiet mmengine's 'current' logger (weight-init reports of the random
+    # backbones); the pretraining subprocesses keep their own logs.
+    MMLogger.get_instance('dense_contrast_study', log_level='WARNING')
+    start = time.time()
+    data_root = _data_root(settings)
+    with_transfer = not settings.no_transfer
+    if with_transfer:
+        missing = [c for c in settings.transfer_configs if not osp.isfile(c)]
+        if missing:
+            print(f'[study] transfers skipped: {missing} missing', flush=True)
+            with_transfer = False
+
+    plan = _plan(settings)
+    records: Dict[str, List[dict]] = {m: [] for m in settings.methods}
+    failures = []
+    for i, (method, config, seed) in enumerate(plan, 1):
+        tag = f'[study {i}/{len(plan)}] {method} seed {seed}'
+        unit_start = time.time()
+        try:
+            if config is None:
+                result = probe_random_init(seed, settings, data_root)
+            else:
+                if not osp.isfile(
+                        osp.join(settings.work_dir, method, f'seed{seed}',
+                                 RESULT_FILE)):
+                    print(f'{tag}: pretraining (log {settings.work_dir}/'
+                          f'{method}/seed{seed}/study_stdout.log)',
+                          flush=True)
+                result = pretrain_and_probe(method,
+                                            osp.join(REPO_ROOT, config),
+                                            seed, settings, data_root)
+            if with_transfer and (settings.transfer_seeds is None
+                                  or seed in settings.transfer_seeds):
+                print(f'{tag}: transfers', flush=True)
+                result['transfer'] = transfer(result, settings)
+        except (RuntimeError, SystemExit) as err:
+            print(f'{tag}: FAILED: {err}', flush=True)
+            failures.append(f'{method} seed {seed}')
+            continue
+        records[method].append(result)
+        probes = ', '.join(f'{k} {result["probes"][k]:.1f}'
+                           for k in PROBE_METRICS)
+        state = 'reused' if result.get('reused') else \
+            f'{time.time() - unit_start:.0f} s'
+        print(f'{tag}: {probes} ({state}; {(time.time() - start) / 60:.1f} '
+              'min so far)', flush=True)
+
+    rows = summarise(records)
+    table = markdown(rows)
+    with open(osp.join(settings.work_dir, 'study.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(settings.work_dir, 'study.json'), 'w') as f:
+        json.dump(
+            dict(rows=rows, runs=records,
+                 settings=dataclasses.asdict(settings), data_root=data_root,
+                 minutes=round((time.time() - start) / 60, 2)), f, indent=2)
+    plot(records, osp.join(settings.work_dir, 'probe_curves.png'))
+    print(table, flush=True)
+    print(f'[study] wrote {settings.work_dir}/study.md, study.json, '
+          f'probe_curves.png in {(time.time() - start) / 60:.1f} min',
+          flush=True)
+    if failures:
+        print(f'[study] failed: {", ".join(failures)}', flush=True)
+    return failures

@@ -1,0 +1,152 @@
+"""The study's methods, its table and its probe plot (see :mod:`.study`)."""
+import math
+from typing import Dict, List, Sequence, Tuple
+
+#: Study methods in table order: name -> (label, toy config or None), the
+#: configs relative to the source checkout.
+METHODS = {
+    'random': ('random init', None),
+    'mocov2': ('MoCo v2 (mmpretrain)',
+               'configs/mocov2/mocov2_resnet18_1xb32-coslr-8e_toyscenes.py'),
+    'densecl': ('DenseCL', 'configs/densecl/'
+                'densecl_resnet18_1xb32-coslr-8e_toyscenes.py'),
+    'dsc_km': ('DSC-KM',
+               'configs/dsc/dsc-km_resnet18_1xb32-coslr-8e_toyscenes.py'),
+    'dsc_pm': ('DSC-PM',
+               'configs/dsc/dsc-pm_resnet18_1xb32-coslr-8e_toyscenes.py'),
+    'mcl': ('MCL',
+            'configs/mcl/mcl_resnet18_1xb32-lars-coslr-8e_toyscenes.py'),
+    'densecl_pp': ('DenseCL++',
+                   'configs/densecl_pp/'
+                   'densecl-pp_resnet18_1xb32-coslr-8e_toyscenes.py'),
+}
+
+#: Transfer metrics shown in the table (name endings).
+TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU')
+PROBE_METRICS = ('linear_mIoU', 'knn_mIoU')
+
+
+def mean_spread(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value).
+
+    Args:
+        values (list[float]): At least one value.
+
+    Returns:
+        tuple[float, float]: The mean and the spread.
+    """
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean)**2 for v in values) /
+                    (n - 1)) if n > 1 else 0.0
+    return mean, std
+
+
+def summarise(records: Dict[str, List[dict]]) -> List[dict]:
+    """Per method: mean and spread of every score over its seeds.
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+
+    Returns:
+        list[dict]: One row per method with results: ``method``, ``label``,
+        ``seeds`` and ``scores`` (name -> ``mean``, ``std``, ``n``).
+    """
+    rows = []
+    for method, runs in records.items():
+        if not runs:
+            continue
+        scores: Dict[str, List[float]] = {}
+        for run in runs:
+            for key, value in {**run['probes'],
+                               **run.get('transfer', {})}.items():
+                scores.setdefault(key, []).append(value)
+        rows.append(
+            dict(
+                method=method,
+                label=METHODS[method][0],
+                seeds=[r['seed'] for r in runs],
+                scores={
+                    k: dict(zip(('mean', 'std'), mean_spread(v)), n=len(v))
+                    for k, v in scores.items()
+                }))
+    return rows
+
+
+def markdown(rows: List[dict]) -> str:
+    """The table: one row per method, mean ± sample std over seeds.
+
+    A score measured for one seed only is marked n = 1.
+
+    Args:
+        rows (list[dict]): Rows of :func:`summarise`.
+
+    Returns:
+        str: Markdown text.
+    """
+    columns = [c for c in PROBE_METRICS]
+    for row in rows:
+        columns += [k for k in row['scores']
+                    if k not in columns and k.split('/')[-1] in
+                    TRANSFER_METRICS]
+    head = ['method', 'seeds'] + [c.replace('_', ' ') for c in columns]
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + ' --- |' * len(head)]
+    for row in rows:
+        cells = [row['label'], ' '.join(map(str, row['seeds']))]
+        for c in columns:
+            s = row['scores'].get(c)
+            digits = 3 if c.endswith('mAP') else 2  # COCO AP is in [0, 1]
+            if s is None:
+                cells.append('-')
+            elif s['n'] == 1:
+                cells.append(f'{s["mean"]:.{digits}f} (n = 1)')
+            else:
+                cells.append(
+                    f'{s["mean"]:.{digits}f} ± {s["std"]:.{digits}f}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def plot(records: Dict[str, List[dict]], path: str) -> None:
+    """Probe mIoU against pretraining epoch, mean over seeds with a ±1 std
+    band; random init as a dashed line.
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+        path (str): The PNG file to write.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, PROBE_METRICS):
+        for method, runs in records.items():
+            if not runs:
+                continue
+            label = METHODS[method][0]
+            if method == 'random':
+                mean, _ = mean_spread([r['probes'][metric] for r in runs])
+                ax.axhline(mean, ls='--', c='grey', label=label)
+                continue
+            epochs = sorted({int(e) for r in runs for e in r['curve']})
+            stats = [
+                mean_spread([
+                    r['curve'][str(e) if str(e) in r['curve'] else e][metric]
+                    for r in runs
+                    if str(e) in r['curve'] or e in r['curve']
+                ]) for e in epochs
+            ]
+            mean = [m for m, _ in stats]
+            std = [s for _, s in stats]
+            line, = ax.plot(epochs, mean, marker='o', label=label)
+            ax.fill_between(epochs, [m - s for m, s in zip(mean, std)],
+                            [m + s for m, s in zip(mean, std)],
+                            color=line.get_color(), alpha=0.2)
+        ax.set_xlabel('pretraining epoch')
+        ax.set_ylabel(f'{metric.replace("_", " ")} (%)')
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,147 @@
+"""Pretraining with mmengine's Runner: the work behind ``tools/train.py``.
+
+:func:`merge_train_options` applies the command-line options to a config;
+:func:`run_training` checks the result (``dense_contrast.preflight``) and
+runs it.
+"""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from dense_contrast.preflight import ConfigValidationError, preflight_check
+
+
+def merge_train_options(cfg: Config,
+                        config: str,
+                        work_dir: Optional[str] = None,
+                        resume: Optional[str] = None,
+                        amp: bool = False,
+                        auto_scale_lr: bool = False,
+                        cfg_options: Optional[dict] = None,
+                        launcher: str = 'none') -> Config:
+    """Apply the options of ``tools/train.py`` to a config, in place.
+
+    Args:
+        cfg (Config): The config loaded from ``config``.
+        config (str): The config file (default work dir, messages).
+        work_dir (str, optional): Where logs and checkpoints go. Defaults to
+            None: the config's ``work_dir``, else
+            ``./work_dirs/<config name>``.
+        resume (str, optional): ``'auto'`` to resume from the latest
+            checkpoint in the work dir, or a checkpoint file. Defaults to
+            None (no resuming).
+        amp (bool): Mixed precision through ``MixedPrecisionOptimWrapper``
+            (fp16 with loss scaling on a GPU, bf16 on the CPU). Defaults to
+            False.
+        auto_scale_lr (bool): Scale the learning rate by the actual global
+            batch B (the config's ``auto_scale_lr`` gives the base). Defaults
+            to False.
+        cfg_options (dict, optional): Overrides, merged first. Defaults to
+            None.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+            Without a GPU, a distributed launcher gets gloo and DDP without
+            device ids. Defaults to ``'none'``.
+
+    Returns:
+        Config: ``cfg``, changed.
+
+    Raises:
+        ConfigValidationError: If the ``resume`` file does not exist, or
+            ``auto_scale_lr`` is asked for a config without an
+            ``auto_scale_lr`` entry.
+    """
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+
+    if amp:
+        # mmengine's AmpOptimWrapper refuses CPUs; this one picks fp16 with
+        # loss scaling on a GPU and bf16 on the CPU.
+        cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise ConfigValidationError(
+                f'--resume {resume}: no such checkpoint file')
+        cfg.resume = True
+        cfg.load_from = resume
+
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise ConfigValidationError(
+                f'--auto-scale-lr: {config} has no '
+                "'auto_scale_lr = dict(base_batch_size=...)' entry")
+        cfg.auto_scale_lr.enable = True
+
+    if launcher != 'none' and not torch.cuda.is_available():
+        # CPU processes: gloo instead of NCCL, and DDP without device ids.
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        wrapper = cfg.get('model_wrapper_cfg') or dict(
+            type='MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
+def init_cpu_process_group(cfg: Config) -> None:
+    """Start the gloo process group of a CPU-only torchrun job.
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device``
+    unconditionally, which fails without a GPU; the Runner skips its own
+    initialisation when a process group already exists.
+
+    Args:
+        cfg (Config): A config merged by :func:`merge_train_options`.
+    """
+    if (cfg.launcher == 'pytorch' and not torch.cuda.is_available()
+            and not torch.distributed.is_initialized()):
+        torch.distributed.init_process_group(
+            backend=cfg.env_cfg.dist_cfg.backend, init_method='env://')
+
+
+def run_training(cfg: Config,
+                 config: Optional[str] = None,
+                 cfg_options: Optional[dict] = None) -> Runner:
+    """Check a merged config before any compute, then train it.
+
+    Bad config keys or types, data, queue length or resume checkpoint are
+    refused first (:func:`dense_contrast.preflight.preflight_check`).
+
+    Args:
+        cfg (Config): A config merged by :func:`merge_train_options`.
+        config (str, optional): Its file (for messages). Defaults to None.
+        cfg_options (dict, optional): The overrides it was merged with (for
+            messages). Defaults to None.
+
+    Returns:
+        Runner: The runner, after training.
+
+    Raises:
+        ConfigValidationError: If a check fails; nothing was run.
+        NonFiniteLossError: If a loss became NaN or infinite.
+        TrainingInterrupted: On SIGTERM, after a checkpoint was written.
+        KeyboardInterrupt: On Ctrl-C (the work since the last checkpoint is
+            lost).
+    """
+    preflight_check(cfg, config, cfg_options)
+    init_cpu_process_group(cfg)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # Close gloo/NCCL before interpreter teardown: left to exit, gloo's
+    # threads can abort a finished rank (SIGABRT, "terminate called").
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return runner

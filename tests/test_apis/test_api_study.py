@@ -1,0 +1,63 @@
+"""dense_contrast.apis.study: settings, run configs and the table (a quick
+study end to end: tests/test_evaluation/test_study.py)."""
+import dataclasses
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from dense_contrast.apis.runner import REPO_ROOT
+from dense_contrast.apis.study import StudySettings, study_config
+from dense_contrast.apis.study_report import METHODS, markdown, summarise
+
+
+def test_settings_defaults_and_quick():
+    settings = StudySettings()
+    assert settings.work_dir == 'work_dirs/study'
+    assert settings.methods == list(METHODS)
+    assert (settings.epochs, settings.batch_size, settings.queue_len) == (
+        4, 32, 512)
+    quick = StudySettings(quick=True, epochs=10)
+    assert (quick.epochs, quick.num_images, quick.batch_size) == (2, 8, 4)
+    assert quick.no_transfer
+    assert list(dataclasses.asdict(quick))[-1] == 'quick'
+    with pytest.raises(ValueError, match='--num-images must be >= 1'):
+        StudySettings(num_images=0)
+
+
+def test_study_config_sets_the_budget(tmp_path, tiny_toyscenes):
+    data_root, toy_args = tiny_toyscenes
+    settings = StudySettings(epochs=3, num_images=6, batch_size=2,
+                             queue_len=8, probe_interval=2)
+    path = study_config(osp.join(REPO_ROOT, METHODS['densecl'][1]), settings,
+                        5, data_root, str(tmp_path / 'run'))
+    cfg = Config.fromfile(path)
+    assert cfg.train_cfg.max_epochs == 3
+    assert cfg.param_scheduler[0].end == 3
+    assert cfg.model.queue_len == 8
+    assert cfg.randomness.seed == 5
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.indices == 6 and dataset.num_train == toy_args['num_train']
+    assert cfg.train_dataloader.batch_size == 2
+    hook = cfg.custom_hooks[-1]
+    assert hook.type == 'DenseProbeHook' and hook.interval == 2
+
+
+def test_table_means_and_single_seeds():
+    records = {
+        'densecl': [
+            dict(seed=0, probes=dict(linear_mIoU=10.0, knn_mIoU=4.0),
+                 transfer={'fcn/mIoU': 30.0}),
+            dict(seed=1, probes=dict(linear_mIoU=12.0, knn_mIoU=6.0)),
+        ],
+        'mcl': [],
+    }
+    rows = summarise(records)
+    assert [r['method'] for r in rows] == ['densecl']
+    linear = rows[0]['scores']['linear_mIoU']
+    assert linear['mean'] == 11.0 and linear['n'] == 2
+    table = markdown(rows)
+    assert table.startswith('| method | seeds | linear mIoU | knn mIoU | '
+                            'fcn/mIoU |')
+    assert '| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | 30.00 (n = 1) |' \
+        in table

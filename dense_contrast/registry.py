@@ -47,11 +47,40 @@ __all__ = [
 
 SCOPE = 'dense_contrast'
 
+#: Where mmpretrain 1.2 registers the types of each node (its registries'
+#: ``locations``).
+MMPRETRAIN_LOCATIONS = {
+    **dict.fromkeys(('runner', 'loop', 'hook', 'log processor', 'optimizer',
+                     'optim_wrapper', 'optimizer wrapper constructor',
+                     'parameter scheduler'), 'engine'),
+    **dict.fromkeys(('dataset', 'data sampler', 'transform'), 'datasets'),
+    **dict.fromkeys(('model', 'model_wrapper', 'weight initializer',
+                     'task util'), 'models'),
+    **dict.fromkeys(('metric', 'evaluator'), 'evaluation'),
+    **dict.fromkeys(('visualizer', 'vis_backend'), 'visualization'),
+}
+
 
 def _child(name: str, parent: Registry, location: Optional[str]) -> Registry:
-    """A child of an mmpretrain node; ``location`` is the subpackage that
-    registers its types (None while the project registers none)."""
+    """A child of an mmpretrain node.
+
+    Args:
+        name (str): Registry name.
+        parent (Registry): The mmpretrain node.
+        location (str, optional): The subpackage of this project that
+            registers its types (None while the project registers none).
+
+    Returns:
+        Registry: The node. Its locations also list the mmpretrain
+        subpackage of the parent (mmpretrain's own ``locations``), because a
+        lookup imports only the locations of the registry it starts from: a
+        config in this scope naming an mmpretrain type (``DenseCLHook``)
+        must import mmpretrain's module that registers it.
+    """
     locations = [] if location is None else [f'{SCOPE}.{location}']
+    # The mmpretrain subpackage registering this node's types: 'engine' for
+    # hooks and loops, 'datasets', 'models', 'evaluation', 'visualization'.
+    locations.append(f'mmpretrain.{MMPRETRAIN_LOCATIONS[name]}')
     return Registry(name, parent=parent, scope=SCOPE, locations=locations)
 
 

@@ -44,3 +44,17 @@ def test_downstream_registries_reach_project_types(package):
         head = registry.build(
             dict(type='dense_contrast.InfoNCEHead', temperature=0.3))
     assert isinstance(head, InfoNCEHead) and head.temperature == 0.3
+
+
+def test_mmpretrain_types_resolve_in_a_fresh_process():
+    """A lookup imports only its own registry's locations; ours list
+    mmpretrain's too, so its types resolve without an earlier import of
+    mmpretrain.engine (in the test run other tests would hide this)."""
+    import subprocess
+    import sys
+    code = ('import dense_contrast\n'
+            'from dense_contrast.registry import HOOKS, MODELS, DATASETS\n'
+            "assert HOOKS.get('DenseCLHook') is not None\n"
+            "assert MODELS.get('MoCo') is not None\n"
+            "assert DATASETS.get('CustomDataset') is not None\n")
+    subprocess.run([sys.executable, '-c', code], check=True)

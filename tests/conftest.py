@@ -15,7 +15,7 @@ def _seed_everything():
     yield
 
 
-TINY_TOYSCENES = dict(num_train=12, num_val=2, img_size=64)
+TINY_TOYSCENES = dict(num_train=12, num_val=2, num_test=2, img_size=64)
 
 
 @pytest.fixture(scope='session')

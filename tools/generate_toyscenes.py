@@ -27,6 +27,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--num-val', type=int, default=400, help='validation images')
     parser.add_argument(
+        '--num-test', type=int, default=400,
+        help='test images (drawn from seed + 1000)')
+    parser.add_argument(
         '--img-size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument(
@@ -45,6 +48,7 @@ def main(argv=None) -> None:
     kwargs = dict(
         num_train=args.num_train,
         num_val=args.num_val,
+        num_test=args.num_test,
         img_size=args.img_size,
         seed=args.seed,
         num_workers=args.workers,

@@ -143,7 +143,7 @@ def _data_root(settings: StudySettings) -> str:
             ensure_toyscenes(root)
     elif settings.quick:
         root = osp.join(settings.work_dir, 'toyscenes')
-        ensure_toyscenes(root, num_train=16, num_val=4, img_size=64,
+        ensure_toyscenes(root, num_train=16, num_val=4, num_test=4, img_size=64,
                          progress=False)
     else:
         root = 'data/toyscenes'

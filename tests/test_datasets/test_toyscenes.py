@@ -8,17 +8,19 @@ import pytest
 from PIL import Image
 
 from dense_contrast.datasets.toyscenes import (TOYSCENES_CLASSES,
+                                               TOYSCENES_PALETTE,
                                                ToyScenesMismatchError,
                                                ensure_toyscenes,
-                                               generate_toyscenes)
+                                               generate_toyscenes,
+                                               render_scene)
 
-SMALL = dict(num_train=12, num_val=6, img_size=64, progress=False)
+SMALL = dict(num_train=12, num_val=6, num_test=6, img_size=64, progress=False)
 
 
 def _files(root):
     """Relative path -> bytes of every generated file except meta/lock."""
     out = {}
-    for sub in ('train', 'val', 'annotations'):
+    for sub in ('train', 'val', 'test', 'annotations'):
         for dirpath, _, names in os.walk(osp.join(root, sub)):
             for name in names:
                 path = osp.join(dirpath, name)
@@ -42,7 +44,7 @@ def test_layout_and_meta(small_root):
     assert meta['seg_classes'][0] == 'background'
     assert len(meta['palette']) == len(TOYSCENES_CLASSES) + 1
     assert (meta['seed'], meta['img_size']) == (0, 64)
-    for split, num in (('train', 12), ('val', 6)):
+    for split, num in (('train', 12), ('val', 6), ('test', 6)):
         names = sorted(os.listdir(osp.join(root, split, 'images')))
         assert names == [f'{i:06d}.png' for i in range(num)]
         assert sorted(os.listdir(osp.join(root, split, 'semantic'))) == names
@@ -67,22 +69,29 @@ def test_determinism(small_root, tmp_path):
     other = str(tmp_path / 'seed1')
     generate_toyscenes(other, seed=1, num_workers=1, **SMALL)
     other_files = _files(other)
-    for split, num in (('train', 12), ('val', 6)):
+    for split, num in (('train', 12), ('val', 6), ('test', 6)):
         for i in range(num):
             rel = osp.join(split, 'images', f'{i:06d}.png')
             assert other_files[rel] != reference[rel]
 
 
-def test_train_and_val_differ(small_root):
-    root, _ = small_root
+def test_train_val_and_test_differ(small_root):
+    root, meta = small_root
     files = _files(root)
     for i in range(6):
         name = f'{i:06d}.png'
-        assert (files[osp.join('train', 'images', name)]
-                != files[osp.join('val', 'images', name)])
+        images = [files[osp.join(split, 'images', name)]
+                  for split in ('train', 'val', 'test')]
+        assert len(set(images)) == 3
+    # The test split comes from its own seed.
+    assert meta['test_seed'] == meta['seed'] + 1000
+    other = render_scene(meta['seed'] + 1000, 'val', 0, 64).image
+    assert not np.array_equal(
+        other, np.asarray(Image.open(osp.join(root, 'test', 'images',
+                                              '000000.png'))))
 
 
-@pytest.mark.parametrize('split', ['train', 'val'])
+@pytest.mark.parametrize('split', ['train', 'val', 'test'])
 def test_coco_and_semantic_agree(small_root, split):
     pycocotools = pytest.importorskip('pycocotools')  # noqa: F841
     from pycocotools import mask as mask_utils
@@ -157,6 +166,7 @@ def test_dataset_generates_on_build(tmp_path):
         split='val',
         num_train=4,
         num_val=3,
+        num_test=2,
         img_size=32,
         num_workers=1,
         pipeline=[])
@@ -174,3 +184,88 @@ def test_dataset_generates_on_build(tmp_path):
 
     with pytest.raises(ValueError, match='Delete the folder'):
         DATASETS.build(dict(cfg, img_size=48))
+
+
+def _pixel_colour_features(image: np.ndarray) -> np.ndarray:
+    """RGB plus hue (as a point on the colour wheel scaled by saturation),
+    saturation and value of every pixel: (H * W, 7)."""
+    x = image.reshape(-1, 3).astype(np.float32) / 255
+    hi, lo = x.max(1), x.min(1)
+    sat = np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-6), 0)
+    r, g, b = x.T
+    span = np.maximum(hi - lo, 1e-6)
+    hue = np.where(hi == r, ((g - b) / span) % 6,
+                   np.where(hi == g, (b - r) / span + 2,
+                            (r - g) / span + 4)) / 6
+    angle = 2 * np.pi * hue
+    return np.stack([r, g, b, np.cos(angle) * sat, np.sin(angle) * sat, sat,
+                     hi], 1)
+
+
+def _colour_classifier_accuracy(train, val, steps=300):
+    """Fit a 2-layer MLP on single-pixel colour features of object pixels
+    and return the balanced accuracy (mean recall over the object classes)
+    with which it names the class of the object pixels of ``val``: the
+    classifier is told which pixels are objects and only has to say which
+    class, from colour alone.
+
+    Args:
+        train, val: lists of (features (P, 7), labels (P,)) per image.
+    """
+    import torch
+
+    def objects(data):
+        x = np.concatenate([f for f, _ in data])
+        y = np.concatenate([l for _, l in data])
+        keep = y > 0
+        return torch.from_numpy(x[keep]), torch.from_numpy(y[keep]).long()
+
+    torch.manual_seed(0)
+    x, y = objects(train)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(7, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64),
+        torch.nn.ReLU(), torch.nn.Linear(64, len(TOYSCENES_CLASSES) + 1))
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(steps):
+        idx = torch.randint(len(x), (4096, ))
+        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    xv, yv = objects(val)
+    with torch.no_grad():
+        pred = net(xv).argmax(1)
+    recalls = [(pred[yv == c] == c).float().mean().item()
+               for c in range(1, len(TOYSCENES_CLASSES) + 1)
+               if (yv == c).any()]
+    return sum(recalls) / len(recalls)
+
+
+def test_colour_alone_is_near_chance():
+    """A per-pixel colour classifier fitted on train names the class of val
+    object pixels at about chance (1/6), while the same procedure finds a
+    colour that does carry the class (the control: label colours plus
+    noise)."""
+    def split(name, num):
+        scenes = [render_scene(0, name, i, 96) for i in range(num)]
+        return [(_pixel_colour_features(s.image), s.semantic.reshape(-1))
+                for s in scenes]
+
+    train, val = split('train', 60), split('val', 30)
+    chance = 1 / len(TOYSCENES_CLASSES)
+    accuracy = _colour_classifier_accuracy(train, val)
+    print(f'colour-only balanced accuracy {accuracy:.3f} (chance {chance:.3f})')
+    assert accuracy < chance + 0.12, accuracy
+
+    rng = np.random.default_rng(0)
+    palette = np.array(TOYSCENES_PALETTE)
+
+    def leaky(data):
+        out = []
+        for _, labels in data:
+            image = palette[labels] + rng.normal(0, 10, (len(labels), 3))
+            image = np.clip(image, 0, 255).astype(np.uint8)[None]
+            out.append((_pixel_colour_features(image), labels))
+        return out
+
+    assert _colour_classifier_accuracy(leaky(train), leaky(val)) > 0.9

@@ -1,12 +1,19 @@
 """Toy scenes: a seeded generator of small multi-object images.
 
 The data set exists so that pretraining demos and tests run on a CPU in
-minutes with no download. Each image shows 2-6 objects from
-:data:`TOYSCENES_CLASSES` on a muted, textured background. The categories
-differ in *both* shape and texture (and colour palette), so a dense
-contrastive model has local cues (texture) as well as global ones (shape) to
-learn from, and the labels are good enough for downstream detection and
-semantic segmentation checks.
+minutes with no download, and so that their numbers measure dense
+representations rather than a shortcut. Each image shows 2-6 objects from
+:data:`TOYSCENES_CLASSES` over a muted background with 1-3 clutter patches.
+
+- The categories differ in shape and texture only. Every object draws its
+  colours from one distribution, whatever its class, so colour alone is
+  near chance (a per-pixel colour classifier is tested to be).
+- Clutter patches are background: lumpy blobs painted with the objects' own
+  texture families and colours, so local texture and the image's texture
+  statistics do not reveal the classes either; an object's outline
+  together with its texture does.
+- Objects vary in scale (radius 4 to 25 % of the image, log-uniform), are
+  rotated and occlude each other.
 
 Layout written under a root (default ``data/toyscenes``)::
 
@@ -17,8 +24,9 @@ Layout written under a root (default ``data/toyscenes``)::
     │                                  ``reduce_zero_label=False``)
     ├── val/images/ ...
     ├── val/semantic/ ...
+    ├── test/images/, test/semantic/   held out: drawn from seed + 1000
     ├── annotations/instances_train.json  COCO instances (RLE masks)
-    ├── annotations/instances_val.json
+    ├── annotations/instances_{val,test}.json
     └── meta.json                         written last: "generation finished"
 
 Consistency rule between image, semantic map and COCO json: an instance
@@ -29,8 +37,10 @@ image is therefore annotated, and painting the (non-overlapping) visible
 instance masks with their category ids reproduces the semantic map exactly.
 
 Determinism: image ``i`` of a split depends only on ``(seed, split, i)``
-(``numpy.random.default_rng([seed, split_id, i])``), so results do not
-depend on how many worker processes draw them.
+(``numpy.random.default_rng([seed, split_id, i])``, with ``seed + 1000``
+for the test split), so results do not depend on how many worker processes
+draw them. Make choices (schedules, sizes, learning rates) on val and
+report numbers on test.
 
 Modules: :mod:`.appearance` (classes, palette, shapes, textures),
 :mod:`.render` (one scene), :mod:`.generate` (writing and checking a data

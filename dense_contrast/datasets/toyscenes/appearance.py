@@ -1,5 +1,12 @@
-"""How each toy scenes category looks: its name, colour palette, shape and
-texture."""
+"""How toy scenes are drawn: each category's name, shape and texture, the
+colour distribution every object and clutter patch draws from, and the
+shape of clutter patches.
+
+Class identity is carried by shape and texture only: every instance draws
+its two colours from one distribution, whatever its category, so the colour
+of a pixel says nothing about its class (a per-pixel colour classifier
+scores near chance; a test checks it).
+"""
 import colorsys
 import math
 from typing import Callable, List, NamedTuple, Tuple
@@ -8,7 +15,7 @@ import numpy as np
 
 __all__ = [
     'TOYSCENES_CLASSES', 'TOYSCENES_PALETTE', 'CATEGORIES', 'Category',
-    'SHAPE_EXTENT', 'hsv', 'object_colours', 'rotate'
+    'SHAPE_EXTENT', 'hsv', 'object_colours', 'rotate', 'shape_blob'
 ]
 
 #: Object categories; category id ``k`` (1..C) is ``TOYSCENES_CLASSES[k-1]``.
@@ -18,8 +25,9 @@ TOYSCENES_CLASSES = ('disc', 'square', 'triangle', 'ring', 'cross', 'star')
 # Colours
 # ---------------------------------------------------------------------------
 
-# Hue centre (HSV, in [0, 1)) of each category's palette, in class order.
-_CATEGORY_HUES = (0.02, 0.60, 0.33, 0.80, 0.14, 0.50)
+# Hues of the visualisation palette (label colours only: instances draw their
+# colours from one distribution for every class, see object_colours).
+_PALETTE_HUES = (0.02, 0.60, 0.33, 0.80, 0.14, 0.50)
 
 
 def hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -39,7 +47,7 @@ def hsv(h: float, s: float, v: float) -> np.ndarray:
 def _palette() -> List[List[int]]:
     """Visualisation palette for background + categories, (C + 1) x RGB."""
     colours = [[0, 0, 0]]
-    for hue in _CATEGORY_HUES:
+    for hue in _PALETTE_HUES:
         colours.append([int(round(255 * c)) for c in hsv(hue, 0.8, 0.9)])
     return colours
 
@@ -48,24 +56,22 @@ def _palette() -> List[List[int]]:
 TOYSCENES_PALETTE = tuple(tuple(c) for c in _palette())
 
 
-def object_colours(rng: np.random.Generator,
-                   hue: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Two colours of one object instance from its category palette.
+def object_colours(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """The two texture colours of one object or clutter patch.
 
-    The first colour is the category hue with per-instance jitter; the second
-    is the same hue much darker or lighter, so that the texture has contrast
-    but the object keeps its palette.
+    One distribution for every category and for clutter: a saturated main
+    colour of uniformly random hue, and the same hue much darker or much
+    paler, so that the texture has contrast.
 
     Args:
         rng (np.random.Generator): The scene's random stream.
-        hue (float): Hue centre of the category.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: Two RGB colours in [0, 1], shape (3, ).
     """
-    h = hue + rng.uniform(-0.035, 0.035)
-    s = rng.uniform(0.55, 0.95)
-    v = rng.uniform(0.6, 0.95)
+    h = rng.random()
+    s = rng.uniform(0.45, 0.95)
+    v = rng.uniform(0.5, 0.95)
     main = hsv(h, s, v)
     if rng.random() < 0.5:
         other = hsv(h + rng.uniform(-0.02, 0.02), s,
@@ -156,6 +162,29 @@ def _shape_star(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
     return r <= p['star_inner'] + (1.0 - p['star_inner']) * tip
 
 
+def shape_blob(u: np.ndarray, v: np.ndarray, p: dict) -> np.ndarray:
+    """Outline of a clutter patch: a lumpy blob, no category's shape.
+
+    The boundary radius is ``0.75 + a2 cos(2 theta + p2) + a3 cos(3 theta +
+    p3)`` with ``a2 <= 0.25`` and ``a3 <= 0.15``: smooth, with two or three
+    broad lobes (never the five tips of a star or the corners of a polygon),
+    and inside the window of radius :data:`SHAPE_EXTENT`.
+
+    Args:
+        u (np.ndarray): Normalised, rotated coordinates, shape (h, w).
+        v (np.ndarray): The same, shape (h, w).
+        p (dict): ``a2``, ``p2``, ``a3``, ``p3``.
+
+    Returns:
+        np.ndarray: Boolean mask, shape (h, w).
+    """
+    r = np.sqrt(u * u + v * v)
+    theta = np.arctan2(v, u)
+    bound = (0.75 + p['a2'] * np.cos(2 * theta + p['p2']) +
+             p['a3'] * np.cos(3 * theta + p['p3']))
+    return r <= bound
+
+
 # ---------------------------------------------------------------------------
 # Textures: colour of an object as a function of pixel offsets (dx, dy) from
 # its centre, so the pattern moves with the object. Periods are in pixels and
@@ -213,7 +242,6 @@ class Category(NamedTuple):
 
     Attributes:
         name (str): Class name, as in :data:`TOYSCENES_CLASSES`.
-        hue (float): Hue centre of its palette.
         shape (Callable): ``(u, v, params) -> mask`` on normalised, rotated
             coordinates of shape (h, w).
         texture (Callable): ``(dx, dy, radius, params) -> colours`` of shape
@@ -222,20 +250,19 @@ class Category(NamedTuple):
             pixels.
     """
     name: str
-    hue: float
     shape: Callable[[np.ndarray, np.ndarray, dict], np.ndarray]
     texture: Callable[..., np.ndarray]
     period_range: Tuple[float, float]
 
 
 CATEGORIES = (
-    Category('disc', _CATEGORY_HUES[0], _shape_disc, _tex_stripes, (4, 9)),
-    Category('square', _CATEGORY_HUES[1], _shape_square, _tex_checker,
+    Category('disc', _shape_disc, _tex_stripes, (4, 9)),
+    Category('square', _shape_square, _tex_checker,
              (3, 7)),
-    Category('triangle', _CATEGORY_HUES[2], _shape_triangle, _tex_dots,
+    Category('triangle', _shape_triangle, _tex_dots,
              (4, 8)),
-    Category('ring', _CATEGORY_HUES[3], _shape_ring, _tex_gradient, (1, 1)),
-    Category('cross', _CATEGORY_HUES[4], _shape_cross, _tex_speckle, (1, 1)),
-    Category('star', _CATEGORY_HUES[5], _shape_star, _tex_waves, (5, 10)),
+    Category('ring', _shape_ring, _tex_gradient, (1, 1)),
+    Category('cross', _shape_cross, _tex_speckle, (1, 1)),
+    Category('star', _shape_star, _tex_waves, (5, 10)),
 )
 assert tuple(c.name for c in CATEGORIES) == TOYSCENES_CLASSES

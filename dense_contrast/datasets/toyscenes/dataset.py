@@ -24,11 +24,13 @@ class ToyScenesDataset(CustomDataset):
     Args:
         data_root (str): Folder of the generated data.
             Defaults to 'data/toyscenes'.
-        split (str): ``'train'`` or ``'val'``. Defaults to 'train'.
+        split (str): ``'train'``, ``'val'`` or ``'test'``. Defaults to
+            'train'.
         num_train (int): Number of training images to generate.
             Defaults to 2000.
         num_val (int): Number of validation images to generate.
             Defaults to 400.
+        num_test (int): Number of test images to generate. Defaults to 400.
         img_size (int): Side of the square images in pixels.
             Defaults to 128.
         seed (int): Seed of the generator. Defaults to 0.
@@ -43,6 +45,7 @@ class ToyScenesDataset(CustomDataset):
                  split: str = 'train',
                  num_train: int = 2000,
                  num_val: int = 400,
+                 num_test: int = 400,
                  img_size: int = 128,
                  seed: int = 0,
                  num_workers: int = 2,
@@ -59,6 +62,7 @@ class ToyScenesDataset(CustomDataset):
             data_root,
             num_train=num_train,
             num_val=num_val,
+            num_test=num_test,
             img_size=img_size,
             seed=seed,
             num_workers=num_workers)

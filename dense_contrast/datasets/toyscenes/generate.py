@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 from .appearance import TOYSCENES_CLASSES, TOYSCENES_PALETTE
-from .render import (GENERATOR_VERSION, MIN_VISIBLE_AREA, SPLIT_IDS, Scene,
-                     render_scene)
+from .render import (GENERATOR_VERSION, MIN_VISIBLE_AREA, SPLIT_IDS,
+                     TEST_SEED_OFFSET, Scene, render_scene)
 
 __all__ = [
     'META_FILE', 'LOCK_FILE', 'ToyScenesMismatchError', 'generate_toyscenes',
@@ -26,7 +26,8 @@ META_FILE = 'meta.json'
 LOCK_FILE = '.toyscenes.lock'
 
 # The parameters that define the content; meta.json must match them.
-_CONTENT_KEYS = ('version', 'seed', 'img_size', 'num_train', 'num_val')
+_CONTENT_KEYS = ('version', 'seed', 'img_size', 'num_train', 'num_val',
+                 'num_test')
 
 
 def _coco_annotations(scene: Scene) -> List[dict]:
@@ -147,8 +148,10 @@ def _coco_dict(split: str, num_images: int, img_size: int,
         categories=categories)
 
 
-def _generate_unlocked(root: str, num_train: int, num_val: int, img_size: int,
-                       seed: int, num_workers: int, progress: bool) -> dict:
+def _generate_unlocked(root: str, num_train: int, num_val: int,
+                       num_test: int,
+                       img_size: int, seed: int, num_workers: int,
+                       progress: bool) -> dict:
     """Generate the data set; the caller holds the lock."""
     meta_path = osp.join(root, META_FILE)
     # Remove the "finished" marker first: if we crash, nobody trusts the rest.
@@ -156,14 +159,14 @@ def _generate_unlocked(root: str, num_train: int, num_val: int, img_size: int,
         os.remove(meta_path)
     # Start from empty folders, or images from an earlier, larger generation
     # would be picked up by the folder scan of the pretraining dataset.
-    for sub in ('train', 'val', 'annotations'):
+    for sub in (*SPLIT_IDS, 'annotations'):
         shutil.rmtree(osp.join(root, sub), ignore_errors=True)
     os.makedirs(osp.join(root, 'annotations'))
     for split in SPLIT_IDS:
         for sub in ('images', 'semantic'):
             os.makedirs(osp.join(root, split, sub))
 
-    counts = {'train': num_train, 'val': num_val}
+    counts = {'train': num_train, 'val': num_val, 'test': num_test}
     tasks = [(root, split, i, seed, img_size) for split in SPLIT_IDS
              for i in range(counts[split])]
     update = None
@@ -198,6 +201,8 @@ def _generate_unlocked(root: str, num_train: int, num_val: int, img_size: int,
         img_size=img_size,
         num_train=num_train,
         num_val=num_val,
+        num_test=num_test,
+        test_seed=seed + TEST_SEED_OFFSET,
         min_visible_area=MIN_VISIBLE_AREA,
         classes=list(TOYSCENES_CLASSES),
         # Semantic maps use label 0 for background (reduce_zero_label=False),
@@ -230,14 +235,14 @@ def _locked(root: str) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _check_args(num_train: int, num_val: int, img_size: int,
+def _check_args(num_train: int, num_val: int, num_test: int, img_size: int,
                 seed: int) -> None:
     if seed < 0:
         # numpy's SeedSequence accepts non-negative integers only.
         raise ValueError(f'seed must be >= 0, got {seed}')
-    if num_train < 0 or num_val < 0:
-        raise ValueError('num_train and num_val must be >= 0, got '
-                         f'{num_train} and {num_val}')
+    if min(num_train, num_val, num_test) < 0:
+        raise ValueError('num_train, num_val and num_test must be >= 0, got '
+                         f'{num_train}, {num_val} and {num_test}')
     if img_size < 16:
         raise ValueError(f'img_size must be at least 16, got {img_size}')
 
@@ -245,13 +250,14 @@ def _check_args(num_train: int, num_val: int, img_size: int,
 def generate_toyscenes(root: str,
                        num_train: int = 2000,
                        num_val: int = 400,
+                       num_test: int = 400,
                        img_size: int = 128,
                        seed: int = 0,
                        num_workers: int = 2,
                        progress: bool = True) -> dict:
     """Generate (or regenerate) the toy scenes data set under ``root``.
 
-    Existing ``train/``, ``val/`` and ``annotations/`` folders under ``root``
+    Existing ``train/``, ``val/``, ``test/`` and ``annotations/`` folders under ``root``
     are replaced. ``meta.json`` is written last; its absence means "not
     (completely) generated".
 
@@ -259,6 +265,8 @@ def generate_toyscenes(root: str,
         root (str): Output folder.
         num_train (int): Number of training images. Defaults to 2000.
         num_val (int): Number of validation images. Defaults to 400.
+        num_test (int): Number of test images, drawn from
+            ``seed + TEST_SEED_OFFSET``. Defaults to 400.
         img_size (int): Side of the square images in pixels.
             Defaults to 128.
         seed (int): Seed; image ``i`` depends only on (seed, split, i).
@@ -270,10 +278,10 @@ def generate_toyscenes(root: str,
     Returns:
         dict: The content of ``meta.json``.
     """
-    _check_args(num_train, num_val, img_size, seed)
+    _check_args(num_train, num_val, num_test, img_size, seed)
     with _locked(root):
-        return _generate_unlocked(root, num_train, num_val, img_size, seed,
-                                  num_workers, progress)
+        return _generate_unlocked(root, num_train, num_val, num_test,
+                                  img_size, seed, num_workers, progress)
 
 
 class ToyScenesMismatchError(ValueError):
@@ -303,6 +311,7 @@ def _check_meta(root: str, meta: dict, wanted: dict) -> None:
 def ensure_toyscenes(root: str,
                      num_train: int = 2000,
                      num_val: int = 400,
+                     num_test: int = 400,
                      img_size: int = 128,
                      seed: int = 0,
                      num_workers: int = 2,
@@ -316,6 +325,8 @@ def ensure_toyscenes(root: str,
         root (str): Data folder.
         num_train (int): Number of training images. Defaults to 2000.
         num_val (int): Number of validation images. Defaults to 400.
+        num_test (int): Number of test images, drawn from
+            ``seed + TEST_SEED_OFFSET``. Defaults to 400.
         img_size (int): Side of the square images in pixels.
             Defaults to 128.
         seed (int): Seed. Defaults to 0.
@@ -331,20 +342,22 @@ def ensure_toyscenes(root: str,
             scenes generated with other parameters or another generator
             version.
     """
-    _check_args(num_train, num_val, img_size, seed)
+    _check_args(num_train, num_val, num_test, img_size, seed)
     wanted = dict(
         version=GENERATOR_VERSION,
         seed=seed,
         img_size=img_size,
         num_train=num_train,
-        num_val=num_val)
+        num_val=num_val,
+        num_test=num_test)
     meta = _read_meta(root)
     if meta is None:
         with _locked(root):
             # Another process may have finished while we waited.
             meta = _read_meta(root)
             if meta is None:
-                return _generate_unlocked(root, num_train, num_val, img_size,
-                                          seed, num_workers, progress)
+                return _generate_unlocked(root, num_train, num_val, num_test,
+                                          img_size, seed, num_workers,
+                                          progress)
     _check_meta(root, meta, wanted)
     return meta

@@ -1,22 +1,32 @@
-"""Render one toy scene: draw the layout of its objects, paint a background
-and the objects' textures, and derive the semantic and instance maps."""
+"""Render one toy scene: paint a background and its clutter, draw the
+layout of the objects and their textures, and derive the semantic and
+instance maps."""
 import math
 from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
-from .appearance import CATEGORIES, SHAPE_EXTENT, hsv, object_colours, rotate
+from .appearance import (CATEGORIES, SHAPE_EXTENT, hsv, object_colours,
+                         rotate, shape_blob)
 
 __all__ = [
-    'GENERATOR_VERSION', 'SPLIT_IDS', 'MIN_VISIBLE_AREA', 'Scene',
+    'GENERATOR_VERSION', 'SPLIT_IDS', 'TEST_SEED_OFFSET', 'MIN_VISIBLE_AREA',
+    'Scene',
     'render_scene'
 ]
 
 #: Bump whenever the drawn content changes, so stale folders are detected.
-GENERATOR_VERSION = 1
+#: 2: colours from one distribution for every class, background clutter,
+#: a test split.
+GENERATOR_VERSION = 2
 
 #: Split name -> the id mixed into the random seed.
-SPLIT_IDS = {'train': 0, 'val': 1}
+SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
+
+#: The test split is drawn from its own seed, ``seed + TEST_SEED_OFFSET``:
+#: choices are made on val, reported numbers come from images that no
+#: choice saw, not even through the seed.
+TEST_SEED_OFFSET = 1000
 
 #: Instances with fewer visible pixels are removed from the scene (see
 #: :mod:`dense_contrast.datasets.toyscenes`): slivers of 1-7 px are noise
@@ -33,6 +43,14 @@ MIN_RADIUS_PX = 3.0
 
 #: Number of objects per image, inclusive.
 NUM_OBJECTS_RANGE = (2, 6)
+
+#: Clutter patches per image (inclusive) and their radius range as a
+#: fraction of the image size. Patches are background (label 0) painted
+#: with the objects' own texture families and colours, so neither a pixel's
+#: colour nor a local texture nor the image's texture statistics tell which
+#: classes are present: the object's outline has to.
+NUM_CLUTTER_RANGE = (1, 3)
+CLUTTER_RADIUS_RANGE = (0.08, 0.28)
 
 
 class _Instance(NamedTuple):
@@ -63,7 +81,7 @@ def _sample_instance(rng: np.random.Generator, img_size: int) -> _Instance:
         ring_inner=rng.uniform(0.45, 0.65),
         star_inner=rng.uniform(0.4, 0.5),
         arm_width=rng.uniform(0.25, 0.35))
-    a, b = object_colours(rng, cat.hue)
+    a, b = object_colours(rng)
     texture_params = dict(
         a=a,
         b=b,
@@ -181,6 +199,49 @@ def _background(rng: np.random.Generator, img_size: int) -> np.ndarray:
     return img
 
 
+def _paint_clutter(rng: np.random.Generator, image: np.ndarray) -> None:
+    """Paint background clutter in place: lumpy blobs (no category's shape)
+    textured like a random category, in colours from the objects'
+    distribution.
+
+    Args:
+        rng (np.random.Generator): The scene's random stream.
+        image (np.ndarray): The background, RGB floats, shape (S, S, 3).
+    """
+    img_size = image.shape[0]
+    lo, hi = CLUTTER_RADIUS_RANGE
+    num = int(rng.integers(NUM_CLUTTER_RANGE[0], NUM_CLUTTER_RANGE[1] + 1))
+    for _ in range(num):
+        radius = img_size * math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        cx, cy = rng.uniform(0, img_size, size=2)
+        angle = rng.uniform(0, 2 * math.pi)
+        outline = dict(
+            a2=rng.uniform(0.1, 0.25),
+            p2=rng.uniform(0, 2 * math.pi),
+            a3=rng.uniform(0.05, 0.15),
+            p3=rng.uniform(0, 2 * math.pi))
+        look = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+        a, b = object_colours(rng)
+        texture = dict(
+            a=a,
+            b=b,
+            angle=rng.uniform(0, 2 * math.pi),
+            period=rng.uniform(*look.period_range),
+            phase=rng.uniform(0, 1),
+            noise_seed=int(rng.integers(2**63)))
+        patch = _Instance(0, float(cx), float(cy), float(radius),
+                          float(angle), outline, texture)
+        box = _window(patch, img_size)
+        y0, y1, x0, x1 = box
+        if y1 <= y0 or x1 <= x0:
+            continue
+        dx, dy = _offsets(patch, box)
+        u, v = rotate(dx / radius, dy / radius, angle)
+        mask = shape_blob(u, v, outline)
+        colours = look.texture(dx, dy, radius, texture)
+        image[y0:y1, x0:x1][mask] = colours[mask]
+
+
 # ---------------------------------------------------------------------------
 # One scene
 # ---------------------------------------------------------------------------
@@ -213,16 +274,22 @@ def render_scene(seed: int,
     The result depends only on the arguments (not on any global state).
 
     Args:
-        seed (int): Seed of the whole data set.
-        split (str): ``'train'`` or ``'val'``.
+        seed (int): Seed of the whole data set (the test split uses
+            ``seed + TEST_SEED_OFFSET``).
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
         index (int): Index of the image in the split.
         img_size (int): Side of the square image in pixels. Defaults to 128.
 
     Returns:
         Scene: Image, semantic map, visible-instance map and categories.
     """
-    rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
+    if split not in SPLIT_IDS:
+        raise ValueError(
+            f'split must be one of {tuple(SPLIT_IDS)}, got {split!r}')
+    split_seed = seed + TEST_SEED_OFFSET if split == 'test' else seed
+    rng = np.random.default_rng([split_seed, SPLIT_IDS[split], index])
     image = _background(rng, img_size)
+    _paint_clutter(rng, image)
     # Redraw the layout in the (rare) case that no object stays visible
     # enough; the loop consumes the same random stream, so it is seeded too.
     while True:

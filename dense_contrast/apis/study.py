@@ -206,7 +206,7 @@ def study_config(config: str, settings: StudySettings, seed: int,
         data_root=osp.abspath(data_root),
         indices=settings.num_images,
         **{k: meta[k]
-           for k in ('num_train', 'num_val', 'img_size', 'seed')})
+           for k in ('num_train', 'num_val', 'num_test', 'img_size', 'seed')})
     cfg.train_dataloader.batch_size = settings.batch_size
     if settings.quick:
         cfg.train_dataloader.num_workers = 0

@@ -5,7 +5,8 @@ and is listed here, so that ``dense_contrast.<Metric>`` also resolves from
 mmdet and mmseg configs.
 """
 
-from .dense_probes import (DenseKNNProbe, DenseLinearProbe, DenseProbeSuite,
+from .dense_probes import (DenseCorrespondenceProbe, DenseKNNProbe,
+                           DenseLinearProbe, DenseProbeSuite,
                            extract_dense_features, knn_vote,
                            label_proportions, load_segmentation_split,
                            miou_from_confusion, segmentation_confusion)
@@ -15,5 +16,5 @@ __all__: list = [
     'VOCCocoStyleMetric', 'COCO_STYLE_IOU_THRS', 'DenseLinearProbe',
     'DenseKNNProbe', 'DenseProbeSuite', 'extract_dense_features', 'knn_vote',
     'label_proportions', 'load_segmentation_split', 'miou_from_confusion',
-    'segmentation_confusion'
+    'segmentation_confusion', 'DenseCorrespondenceProbe'
 ]

@@ -9,6 +9,11 @@ Two probes score a feature map against semantic labels:
   labels of its k most similar locations of the first split (cosine
   similarity), mIoU of that vote.
 
+A third needs no labels: :class:`DenseCorrespondenceProbe` cuts two views
+of known geometry from each image and scores how often a location's
+nearest neighbour in the other view is the same scene point (within one
+cell), the most direct test of what a dense contrastive method learns.
+
 :class:`DenseProbeSuite` loads the two labelled splits once, extracts the
 features of a backbone and runs a list of probes; the pretraining hook
 (:class:`dense_contrast.engine.DenseProbeHook`) and ``tools/study.py`` use it.
@@ -36,12 +41,15 @@ left out of the mean (NaN).
 
 Modules: :mod:`.metrics` (label resampling, confusion, mIoU),
 :mod:`.cells` (feature maps as rows of cells), :mod:`.linear` and
-:mod:`.knn` (the probes), :mod:`.features` (data and feature extraction),
+:mod:`.knn` and :mod:`.correspondence` (the probes), :mod:`.features` (data and feature extraction),
 :mod:`.suite` (:class:`DenseProbeSuite`).
 
 Shape letters: N images, C channels, K classes, h x w a feature grid,
 H x W the label resolution, M bank rows, Q query rows.
 """
+from .correspondence import (DenseCorrespondenceProbe, ViewPairs,
+                             correspondence_accuracy, crop_views,
+                             sample_view_pairs, true_cells)
 from .features import extract_dense_features, load_segmentation_split
 from .knn import DenseKNNProbe, knn_vote
 from .linear import DenseLinearProbe
@@ -52,5 +60,7 @@ from .suite import DenseProbeSuite
 __all__ = [
     'label_proportions', 'segmentation_confusion', 'miou_from_confusion',
     'knn_vote', 'extract_dense_features', 'load_segmentation_split',
-    'DenseLinearProbe', 'DenseKNNProbe', 'DenseProbeSuite'
+    'DenseLinearProbe', 'DenseKNNProbe', 'DenseProbeSuite',
+    'DenseCorrespondenceProbe', 'ViewPairs', 'correspondence_accuracy',
+    'crop_views', 'sample_view_pairs', 'true_cells'
 ]

@@ -36,7 +36,9 @@ class DenseProbeSuite:
         data_root (str): Data folder (see :func:`load_segmentation_split`).
         probes (Sequence[dict]): Probe configs built from
             :data:`dense_contrast.registry.METRICS`; ``num_classes`` is
-            filled in when absent. Defaults to a linear and a k-NN probe.
+            filled in when absent (for probes that read labels; a
+            :class:`DenseCorrespondenceProbe` gets the evaluation images).
+            Defaults to a linear and a k-NN probe.
         train_split (str): Split the probes fit on. Defaults to 'train'.
         val_split (str): Split they are scored on. Defaults to 'val'.
         num_train (int, optional): Images of ``train_split`` used.
@@ -88,10 +90,11 @@ class DenseProbeSuite:
         val_imgs, val_labels, _ = load_segmentation_split(
             self.data_root, self.val_split, self.num_val)
         self._data = (train_imgs, train_labels, val_imgs, val_labels)
-        self._probes = [
-            METRICS.build({'num_classes': self.num_classes, **cfg})
-            for cfg in self.probe_cfgs
-        ]
+        self._probes = []
+        for cfg in self.probe_cfgs:
+            if getattr(METRICS.get(cfg['type']), 'needs_labels', True):
+                cfg = {'num_classes': self.num_classes, **cfg}
+            self._probes.append(METRICS.build(cfg))
 
     def __call__(self,
                  backbone: nn.Module,
@@ -126,6 +129,11 @@ class DenseProbeSuite:
                                            **extract)
         results: Dict[str, float] = {}
         for probe in self._probes:
-            results.update(
-                probe(train_feats, train_labels, val_feats, val_labels))
+            if getattr(probe, 'needs_labels', True):
+                results.update(
+                    probe(train_feats, train_labels, val_feats, val_labels))
+            else:  # e.g. DenseCorrespondenceProbe: views of the val images
+                results.update(
+                    probe(backbone, val_imgs[:, order], mean, std,
+                          stage=self.stage, batch_size=self.batch_size))
         return results

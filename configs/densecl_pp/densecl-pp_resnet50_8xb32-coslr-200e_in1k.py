@@ -1,6 +1,6 @@
 # DenseCL++ (all three parts), ResNet-50, ImageNet-1k, 200 epochs, 8 GPUs x
 # 32 images: DenseCL's training setting (the paper's own recipe could not be
-# read; see shared/docs/ALGORITHMS.md section 6). Reported by the paper:
+# read). Reported by the paper:
 # +4% mAP over DenseCL on COCO multi-label classification.
 _base_ = [
     '../_base_/models/densecl_pp_r50.py',

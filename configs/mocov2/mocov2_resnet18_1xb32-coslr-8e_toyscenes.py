@@ -4,6 +4,7 @@
 # The global-only baseline for DenseCL comparisons (tools/transfer.py
 # --mocov2-config).
 _base_ = [
+    '../_base_/models/selfsup_data_preprocessor.py',
     '../_base_/datasets/toyscenes_bs32_mocov2.py',
     '../_base_/schedules/sgd_coslr_8e_toyscenes.py',
     '../_base_/default_runtime.py',
@@ -14,11 +15,6 @@ model = dict(
     queue_len=4096,  # a multiple of the batch, as MoCo asserts
     feat_dim=128,
     momentum=0.001,  # mmengine's convention: 1 - m with MoCo's m = 0.999
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=(123.675, 116.28, 103.53),
-        std=(58.395, 57.12, 57.375),
-        to_rgb=True),
     backbone=dict(
         type='ResNet',
         depth=18,

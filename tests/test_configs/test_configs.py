@@ -28,7 +28,7 @@ def test_configs_exist():
 def test_config_parses_and_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'dense_contrast', path
-    # Cross-package _base_ stamps _scope_ into collate_fn (STACK.md trap 2).
+    # A cross-package _base_ would stamp _scope_ into collate_fn.
     assert '_scope_' not in cfg.train_dataloader.get('collate_fn', {})
     init_default_scope(cfg.default_scope)
     try:

@@ -1,6 +1,8 @@
 # ImageNet-1k in mmpretrain's layout (data/imagenet/train/<class>/*.JPEG;
 # meta/train.txt is used when present),
 # two MoCo v2 views of 224 px per image, 32 images per GPU.
+_base_ = ['./mocov2_view.py']
+
 dataset_type = 'mmpretrain.ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(
@@ -9,43 +11,11 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
-view_pipeline = [
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.2, 1.),
-        backend='pillow'),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.4,
-                hue=0.1)
-        ],
-        prob=0.8),
-    # Weights in BGR order: images are loaded as BGR and converted to RGB by
-    # the data preprocessor.
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    # Gaussian blur with sigma drawn uniformly from [0.1, 2.0], p = 0.5.
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
-]
 train_pipeline = [
     # Skips unreadable images with a counted warning; on_error='raise' makes
     # them fatal.
     dict(type='RobustLoadImageFromFile', on_error='skip'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='MultiView', num_views=2, transforms=[_base_.view_pipeline]),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

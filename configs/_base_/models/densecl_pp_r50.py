@@ -1,6 +1,6 @@
-# DenseCL++ with a ResNet-50 (arXiv 2210.05063, reconstructed; see
-# shared/docs/ALGORITHMS.md section 6): DenseCL's MoCo-style core (queue
-# 65,536, tau 0.2, m 0.999, lambda 0.5) plus the three parts, all on.
+# DenseCL++ with a ResNet-50 (arXiv 2210.05063, reconstructed from the
+# abstract): DenseCL's MoCo-style core (queue 65,536, tau 0.2, m 0.999,
+# lambda 0.5) plus the three parts, all on.
 _base_ = ['./densecl_r50.py']
 
 model = dict(

@@ -1,35 +1,5 @@
-# DenseCL with a ResNet-50 (authors' settings: queue 65,536, tau 0.2,
-# m 0.999, lambda 0.5, per-GPU BN, matching on backbone C5 features).
-model = dict(
-    type='DenseCL',
-    queue_len=65536,
-    feat_dim=128,
-    momentum=0.999,  # MoCo's m: theta_k <- m * theta_k + (1 - m) * theta_q
-    loss_lambda=0.5,
-    match_on='backbone',
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=(123.675, 116.28, 103.53),
-        std=(58.395, 57.12, 57.375),
-        to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        out_indices=(3, ),  # layer4 (C5) only
-        norm_cfg=dict(type='BN'),
-        zero_init_residual=False),
-    neck=dict(
-        type='DenseProjectionNeck',
-        in_channels=2048,
-        hid_channels=2048,
-        out_channels=128,
-        num_grid=None,
-        # The authors initialise the Linear layers Kaiming-normal, fan_in.
-        init_cfg=dict(
-            type='Kaiming',
-            layer='Linear',
-            mode='fan_in',
-            nonlinearity='relu',
-            distribution='normal')),
-    head=dict(type='InfoNCEHead', temperature=0.2),
-)
+# DenseCL with a ResNet-50: the DenseCL core (queue 65,536, tau 0.2, m 0.999,
+# per-GPU BN, matching on backbone C5 features) with the authors' lambda 0.5.
+_base_ = ['./densecl_core_r50.py']
+
+model = dict(type='DenseCL', loss_lambda=0.5)

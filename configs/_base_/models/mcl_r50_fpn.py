@@ -3,6 +3,8 @@
 # ratios 1/2/4/8 read at P5/P4/P3/P2, level weights 1/2, 1/4, 1/8, 1/8,
 # tau = 1.0 with the 2 tau scale, target momentum 0.99 -> 1 on a cosine,
 # SyncBN everywhere (the authors convert every BN).
+_base_ = ['./selfsup_data_preprocessor.py']
+
 norm_cfg = dict(type='SyncBN')
 model = dict(
     type='MCL',
@@ -15,11 +17,6 @@ model = dict(
     # target encoder over every canvas. True/True is much cheaper.
     head_on_used_windows=False,
     target_full_views_only=False,
-    data_preprocessor=dict(
-        type='SelfSupDataPreprocessor',
-        mean=(123.675, 116.28, 103.53),
-        std=(58.395, 57.12, 57.375),
-        to_rgb=True),
     montage=dict(
         type='MontageBuilder',
         ratios=(1, 2, 4, 8),

@@ -4,7 +4,7 @@
 # 2x schedule (24 epochs, steps 16/22).
 # DenseCL's and MoCo v2's papers report the 1x schedule for this table (see
 # the 1x config: DenseCL IN-200 40.3 APbb / 36.4 APmk, MoCo v2 IN-200 38.9 /
-# 35.5); MCL lists 2x among its detectron2 variants (ALGORITHMS.md 5.6), with
+# 35.5); MCL lists 2x among its detectron2 variants, with
 # no number retrieved.
 _base_ = ['./mask-rcnn_r50_fpn_1x_coco.py']
 

@@ -8,9 +8,8 @@ from mmengine.model import ExponentialMovingAverage
 from mmpretrain.models import BaseSelfSupervisor
 from torch import Tensor, nn
 
-from dense_contrast.registry import MODELS
 from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
-                     gather_locations, match_by_similarity)
+                     build_parts, gather_locations, match_by_similarity)
 
 # Load-time renames from mmpretrain's DenseCL/MoCo state dicts; the neck maps
 # its own names (see DenseProjectionNeck).
@@ -46,30 +45,6 @@ def _rename_mmpretrain_queues(module: nn.Module, state_dict: Dict[str, Tensor],
             state_dict[prefix + new] = state_dict.pop(prefix + old)
 
 
-def _build(cfg: Union[dict, nn.Module, None]) -> Optional[nn.Module]:
-    """Build a sub-module in this project's scope (so project and mmpretrain
-    types both resolve), or pass a ready module through."""
-    if cfg is None or isinstance(cfg, nn.Module):
-        return cfg
-    return MODELS.build(cfg)
-
-
-def build_parts(backbone: dict, neck: dict, head: dict,
-                data_preprocessor: Optional[Union[dict, nn.Module]]) -> dict:
-    """The built sub-modules of a ``BaseSelfSupervisor``, with
-    ``SelfSupDataPreprocessor`` as the default preprocessor type."""
-    if data_preprocessor is None or isinstance(data_preprocessor, dict):
-        data_preprocessor = {
-            'type': 'SelfSupDataPreprocessor',
-            **(data_preprocessor or {})
-        }
-    return dict(
-        backbone=_build(backbone),
-        neck=_build(neck),
-        head=_build(head),
-        data_preprocessor=_build(data_preprocessor))
-
-
 class BaseDenseContrast(BaseSelfSupervisor):
     """Base of the momentum-contrast methods with a dense branch.
 
@@ -101,9 +76,11 @@ class BaseDenseContrast(BaseSelfSupervisor):
         match_on (str): Features that find the dense positives: 'backbone'
             (the authors' choice) or 'neck' (the dense projections).
             Defaults to 'backbone'.
-        data_preprocessor (dict or nn.Module, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
+        data_preprocessor (dict or nn.Module, optional): Preprocessor; a
+            dict without ``type`` configures a ``SelfSupDataPreprocessor``.
+            Defaults to None (``SelfSupDataPreprocessor``).
         init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None.
         momentum_encoder (bool): Whether to keep the momentum key encoder
             and the queues (MoCo style). If False (SimCLR style), neither is
             built, ``queue_len`` and ``momentum`` are unused, and both

@@ -1,17 +1,12 @@
 """DenseCL: global MoCo v2 contrast plus dense contrast between two views."""
-from typing import Dict, List
+from typing import Dict, List, Optional, Union
 
 from mmpretrain.structures import DataSample
-from torch import Tensor
+from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils import gather_batch
+from ..utils import dense_to_rows, gather_batch
 from .base_dense_contrast import BaseDenseContrast
-
-
-def _rows(dense: Tensor) -> Tensor:
-    """(N, D, S) -> (N * S, D), one row per location."""
-    return dense.transpose(1, 2).flatten(0, 1)
 
 
 @MODELS.register_module()
@@ -33,14 +28,45 @@ class DenseCL(BaseDenseContrast):
     can hold it at 0 for a warm-up (off in the authors' configs).
 
     Args:
+        backbone (dict or nn.Module): Backbone, e.g. ``ResNet``.
+        neck (dict or nn.Module): Neck returning :class:`DenseProjections`,
+            e.g. :class:`DenseProjectionNeck`.
+        head (dict or nn.Module): Loss head, e.g. :class:`InfoNCEHead`.
+        queue_len (int): Length K of the global and the dense queue.
+            Defaults to 65536.
+        feat_dim (int): Projection dimension D. Defaults to 128.
+        momentum (float): MoCo's momentum m of the key encoder.
+            Defaults to 0.999.
+        match_on (str): Features that find the dense positives, 'backbone'
+            or 'neck'. Defaults to 'backbone'.
+        data_preprocessor (dict or nn.Module, optional): Preprocessor.
+            Defaults to None (``SelfSupDataPreprocessor``).
+        init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None.
         loss_lambda (float): Weight lambda of the dense loss. Defaults to 0.5.
-        **kwargs: See :class:`BaseDenseContrast`.
+
+    See :class:`BaseDenseContrast` for the shared arguments in detail.
     """
 
-    def __init__(self, *args, loss_lambda: float = 0.5, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self,
+                 backbone: Union[dict, nn.Module],
+                 neck: Union[dict, nn.Module],
+                 head: Union[dict, nn.Module],
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 match_on: str = 'backbone',
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None,
+                 *,
+                 loss_lambda: float = 0.5) -> None:
+        super().__init__(
+            backbone, neck, head, queue_len=queue_len, feat_dim=feat_dim,
+            momentum=momentum, match_on=match_on,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not 0.0 <= loss_lambda <= 1.0:
-            raise ValueError(f'loss_lambda must be in [0, 1], got {loss_lambda}')
+            raise ValueError(
+                f'loss_lambda must be in [0, 1], got {loss_lambda}')
         self.loss_lambda = loss_lambda
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
@@ -60,7 +86,8 @@ class DenseCL(BaseDenseContrast):
         loss_single = self.head.loss(query.global_proj, key.global_proj,
                                      self.global_queue.feats)
         loss_dense = self.head.loss(
-            _rows(query.dense_proj), _rows(self.match_dense(query, key)),
+            dense_to_rows(query.dense_proj),
+            dense_to_rows(self.match_dense(query, key)),
             self.dense_queue.feats)
         self.global_queue.push(gather_batch(key.global_proj))
         self.dense_queue.push(gather_batch(key.dense_pooled))

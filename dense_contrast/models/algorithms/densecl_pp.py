@@ -8,17 +8,12 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils import (FeatureQueue, gather_batch, gather_batch_with_grad,
-                     gather_locations)
-from .base_dense_contrast import BaseDenseContrast, ViewEmbeddings, _build
+from ..utils import (FeatureQueue, build_module, dense_to_rows, gather_batch,
+                     gather_batch_with_grad, gather_locations)
+from .base_dense_contrast import BaseDenseContrast, ViewEmbeddings
 
 FRAMEWORKS = ('moco', 'simclr')
 DENSE_NEGATIVE_MODES = ('all', 'random_k', 'queue')
-
-
-def _rows(dense: Tensor) -> Tensor:
-    """(N, D, S) -> (N * S, D), one row per location."""
-    return dense.transpose(1, 2).flatten(0, 1)
 
 
 def _split(view: ViewEmbeddings,
@@ -50,9 +45,9 @@ class DenseCLPP(BaseDenseContrast):
     Pairs <https://arxiv.org/abs/2210.05063>`_ (a reconstruction).
 
     No code was released and only the abstract could be read, so every
-    mechanism below is this project's reading (``shared/docs/ALGORITHMS.md``
-    section 6); each choice is an argument. The model is DenseCL plus three
-    parts, each a switch with its own logged, weighted loss term:
+    mechanism below is this project's reading; each choice is an argument.
+    The model is DenseCL plus three parts, each a switch with its own
+    logged, weighted loss term:
 
     - ``loss_single``, ``loss_dense``: DenseCL's two terms, weighted
       ``1 - loss_lambda`` and ``loss_lambda``. With the three parts off and
@@ -108,6 +103,23 @@ class DenseCLPP(BaseDenseContrast):
     own queries.
 
     Args:
+        backbone (dict or nn.Module): Backbone, e.g. ``ResNet``.
+        neck (dict or nn.Module): Neck returning :class:`DenseProjections`,
+            e.g. :class:`DenseProjectionNeck`.
+        head (dict or nn.Module): :class:`MaskedInfoNCEHead` (the
+            dense-negative and SimCLR terms exclude negatives per query);
+            SimCLR's temperature is usually 0.1.
+        queue_len (int): Length K of the global and the dense queue (MoCo
+            only). Defaults to 65536.
+        feat_dim (int): Projection dimension D. Defaults to 128.
+        momentum (float): MoCo's momentum m of the key encoder (MoCo only).
+            Defaults to 0.999.
+        match_on (str): Features that find the dense positives, 'backbone'
+            or 'neck'. Defaults to 'backbone'.
+        data_preprocessor (dict or nn.Module, optional): Preprocessor.
+            Defaults to None (``SelfSupDataPreprocessor``).
+        init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None.
         framework (str): ``'moco'`` or ``'simclr'``. Defaults to 'moco'.
         loss_lambda (float): DenseCL's weight of the dense term.
             Defaults to 0.5.
@@ -128,12 +140,22 @@ class DenseCLPP(BaseDenseContrast):
         same_image_negatives (bool): See above. Defaults to False.
         rec_head (dict or nn.Module, optional): Decoder of part (iii), e.g.
             :class:`ImageReconstructionHead`; needed if ``reconstruction``.
-        **kwargs: See :class:`BaseDenseContrast` (``head`` should be a
-            :class:`MaskedInfoNCEHead`; SimCLR's temperature is usually 0.1).
+            Defaults to None.
+
+    See :class:`BaseDenseContrast` for the shared arguments in detail.
     """
 
     def __init__(self,
-                 *args,
+                 backbone: Union[dict, nn.Module],
+                 neck: Union[dict, nn.Module],
+                 head: Union[dict, nn.Module],
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 match_on: str = 'backbone',
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None,
+                 *,
                  framework: str = 'moco',
                  loss_lambda: float = 0.5,
                  dense_negatives: Optional[str] = None,
@@ -146,8 +168,7 @@ class DenseCLPP(BaseDenseContrast):
                  dense_queue_len: int = 65536,
                  dense_enqueue_per_image: int = 4,
                  same_image_negatives: bool = False,
-                 rec_head: Optional[Union[dict, nn.Module]] = None,
-                 **kwargs) -> None:
+                 rec_head: Optional[Union[dict, nn.Module]] = None) -> None:
         if framework not in FRAMEWORKS:
             raise ValueError(
                 f'framework must be one of {FRAMEWORKS}, got {framework!r}')
@@ -171,7 +192,10 @@ class DenseCLPP(BaseDenseContrast):
             if value <= 0:
                 raise ValueError(f'{name} must be > 0, got {value}')
         super().__init__(
-            *args, momentum_encoder=framework == 'moco', **kwargs)
+            backbone, neck, head, queue_len=queue_len, feat_dim=feat_dim,
+            momentum=momentum, match_on=match_on,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg,
+            momentum_encoder=framework == 'moco')
         self.framework = framework
         self.loss_lambda = loss_lambda
         self.dense_negatives = dense_negatives
@@ -183,9 +207,9 @@ class DenseCLPP(BaseDenseContrast):
         self.num_dense_negatives = num_dense_negatives
         self.dense_enqueue_per_image = dense_enqueue_per_image
         self.same_image_negatives = same_image_negatives
-        self.rec_head = _build(rec_head) if reconstruction else None
+        self.rec_head = build_module(rec_head) if reconstruction else None
         self.dense_vector_queue = (
-            FeatureQueue(self.global_queue.dim, dense_queue_len)
+            FeatureQueue(feat_dim, dense_queue_len)
             if dense_negatives == 'queue' else None)
 
     # ------------------------------------------------------------- encoding
@@ -270,7 +294,7 @@ class DenseCLPP(BaseDenseContrast):
         dense = self._gather(torch.stack(views, dim=1))  # B, V, D, S
         batch, num_views, _, grid = dense.shape
         device = dense.device
-        feats = dense.transpose(2, 3).flatten(0, 2)  # B * V * S, D
+        feats = dense_to_rows(dense.flatten(0, 1))  # B * V * S, D
         # Row-major over (image, view, location), as ``feats``.
         image = torch.arange(batch, device=device).repeat_interleave(
             num_views * grid)
@@ -331,8 +355,8 @@ class DenseCLPP(BaseDenseContrast):
             Tensor: Scalar loss (unweighted).
         """
         idx = self.match_index(query, key)  # N, S
-        queries = _rows(query.dense_proj)
-        positives = _rows(gather_locations(key.dense_proj, idx))
+        queries = dense_to_rows(query.dense_proj)
+        positives = dense_to_rows(gather_locations(key.dense_proj, idx))
         num, _, grid = query.dense_proj.shape
         query_image = self._image_ids(
             num, queries.device).repeat_interleave(grid)
@@ -426,5 +450,5 @@ class DenseCLPP(BaseDenseContrast):
             picked = torch.rand(num, grid, device=key.dense_proj.device)
             picked = picked.argsort(dim=1)[:, :count]  # N, count
             self.dense_vector_queue.push(
-                gather_batch(_rows(gather_locations(key.dense_proj,
+                gather_batch(dense_to_rows(gather_locations(key.dense_proj,
                                                     picked))))

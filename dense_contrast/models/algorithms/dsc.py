@@ -8,8 +8,8 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils import gather_batch, gather_locations
-from ..utils.neighbours import discover_neighbours
+from ..utils import (build_module, dense_to_rows, discover_neighbours,
+                     gather_batch, gather_locations)
 from .base_dense_contrast import BaseDenseContrast
 
 #: Loss terms of DSC, in logging order, and their default weights.
@@ -35,40 +35,6 @@ class SemanticViewEmbeddings(NamedTuple):
     semantic_proj: Tensor
 
 
-def _rows(dense: Tensor) -> Tensor:
-    """(N, D, S) -> (N * S, D), one row per location."""
-    return dense.transpose(1, 2).flatten(0, 1)
-
-
-def multi_positive_info_nce(pos_logits: Tensor, valid: Tensor,
-                            neg_logsumexp: Tensor) -> Tensor:
-    """InfoNCE with a set of positives per query, averaged over positives.
-
-    For query m with positive set P_m (the valid columns) and negatives n:
-
-        loss_m = -1/|P_m| sum_{j in P_m} log( exp(l_mj) /
-                 (sum_{j' in P_m} exp(l_mj') + sum_n exp(l_mn)) ).
-
-    With one positive this is :class:`InfoNCEHead`'s loss, term for term.
-
-    Args:
-        pos_logits (Tensor): Query-positive logits (already divided by the
-            temperature). Shape (M, k).
-        valid (Tensor): Which positives count; at least one per row.
-            Shape (M, k), bool.
-        neg_logsumexp (Tensor): ``logsumexp`` of each query's negative
-            logits. Shape (M,).
-
-    Returns:
-        Tensor: Scalar mean over queries.
-    """
-    positives = pos_logits.masked_fill(~valid, float('-inf'))
-    log_denominator = torch.logaddexp(positives.logsumexp(dim=1),
-                                      neg_logsumexp)
-    per_positive = (log_denominator.unsqueeze(1) - pos_logits) * valid
-    return (per_positive.sum(dim=1) / valid.sum(dim=1)).mean()
-
-
 @MODELS.register_module()
 class DSC(BaseDenseContrast):
     """`Dense Semantic Contrast for Self-Supervised Visual Representation
@@ -85,8 +51,9 @@ class DSC(BaseDenseContrast):
     - ``loss_neighbour`` (pixel, intra-image relations): the same with a
       *set* of positives, the ``num_neighbours`` key locations most similar
       to the query location (the best match first, the others only above
-      ``neighbour_sim_thr`` if set), in :func:`multi_positive_info_nce`;
-      with ``num_neighbours=1`` it equals ``loss_dense``;
+      ``neighbour_sim_thr`` if set), averaged over the set (the
+      multi-positive form of :func:`info_nce`); with ``num_neighbours=1`` it
+      equals ``loss_dense``;
     - ``loss_semantic`` (pixel category, inter-image relations): the key
       semantic embeddings of all pixels of the global batch (gathered across
       processes) are grouped into classes by ``semantic_head``, k-means for
@@ -95,12 +62,12 @@ class DSC(BaseDenseContrast):
       pixel takes the class of its matched key pixel and is pulled towards
       that class and pushed from the others.
 
-    Choices where the paper is silent (see ALGORITHMS.md section 4):
+    Choices where the paper is silent:
 
     - neighbours are found across the two views, in the matching features
       (``match_on``), among the locations of the same image; they share the
       dense queue's negatives, whose logits are computed once for both
-      pixel terms;
+      pixel terms (:meth:`InfoNCEHead.loss_multi_positive`);
     - the semantic embeddings come from their own 1x1-conv head
       (:class:`DenseSemanticNeck`; optionally the dense projection);
     - classes are computed from the key (momentum) side of the current
@@ -116,8 +83,8 @@ class DSC(BaseDenseContrast):
         backbone (dict or nn.Module): Backbone, e.g. ``ResNet``.
         neck (dict or nn.Module): Neck returning
             :class:`SemanticProjections`, e.g. :class:`DenseSemanticNeck`.
-        head (dict or nn.Module): :class:`InfoNCEHead`; its temperature is
-            also that of the neighbour term.
+        head (dict or nn.Module): :class:`InfoNCEHead` of the instance and
+            the two pixel terms (its temperature is theirs).
         semantic_head (dict or nn.Module): :class:`KMeansSemanticHead` or
             :class:`PrototypeSemanticHead` (anything with ``loss(query,
             keys, targets)`` and ``assign(embeddings)``).
@@ -128,8 +95,19 @@ class DSC(BaseDenseContrast):
             neighbour term. Defaults to 3.
         neighbour_sim_thr (float, optional): Minimum cosine similarity of
             the 2nd..k-th neighbours. Defaults to None.
-        **kwargs: See :class:`BaseDenseContrast` (``queue_len``,
-            ``feat_dim``, ``momentum``, ``match_on``, ...).
+        queue_len (int): Length K of the global and the dense queue.
+            Defaults to 65536.
+        feat_dim (int): Projection dimension D. Defaults to 128.
+        momentum (float): MoCo's momentum m of the key encoder.
+            Defaults to 0.999.
+        match_on (str): Features that find the matches and the neighbours,
+            'backbone' or 'neck'. Defaults to 'backbone'.
+        data_preprocessor (dict or nn.Module, optional): Preprocessor.
+            Defaults to None (``SelfSupDataPreprocessor``).
+        init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None.
+
+    See :class:`BaseDenseContrast` for the shared arguments in detail.
     """
 
     def __init__(self,
@@ -140,8 +118,17 @@ class DSC(BaseDenseContrast):
                  loss_weights: Optional[Dict[str, float]] = None,
                  num_neighbours: int = 3,
                  neighbour_sim_thr: Optional[float] = None,
-                 **kwargs) -> None:
-        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+                 *,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.999,
+                 match_on: str = 'backbone',
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+        super().__init__(
+            backbone, neck, head, queue_len=queue_len, feat_dim=feat_dim,
+            momentum=momentum, match_on=match_on,
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
             raise ValueError(
@@ -156,8 +143,7 @@ class DSC(BaseDenseContrast):
                 f'num_neighbours must be >= 1, got {num_neighbours}')
         self.num_neighbours = num_neighbours
         self.neighbour_sim_thr = neighbour_sim_thr
-        self.semantic_head = semantic_head if isinstance(
-            semantic_head, nn.Module) else MODELS.build(semantic_head)
+        self.semantic_head = build_module(semantic_head)
 
     def normalise_embeddings(self, feats: Sequence[Tensor],
                              proj: NamedTuple) -> SemanticViewEmbeddings:
@@ -200,48 +186,49 @@ class DSC(BaseDenseContrast):
             losses['loss_single'] = weights['single'] * self.head.loss(
                 query.global_proj, key.global_proj, self.global_queue.feats)
         match = self.match_index(query, key)  # N, S
-        if weights['dense'] > 0 or weights['neighbour'] > 0:
-            # One (N * S, K) product with the dense queue serves both terms.
-            scaled = _rows(query.dense_proj) / self.head.temperature
-            neg_logsumexp = (scaled @ self.dense_queue.feats.to(
-                scaled.dtype)).logsumexp(dim=1)
+        # One (N * S, K) product with the dense queue serves both pixel
+        # terms: each is a set of positives for the same query rows.
+        pixel_terms = {}
         if weights['dense'] > 0:
-            matched = _rows(gather_locations(key.dense_proj, match))
-            pos_logits = (scaled * matched).sum(dim=1, keepdim=True)
-            losses['loss_dense'] = weights['dense'] * multi_positive_info_nce(
-                pos_logits, torch.ones_like(pos_logits, dtype=torch.bool),
-                neg_logsumexp)
+            pixel_terms['dense'] = (dense_to_rows(
+                gather_locations(key.dense_proj, match)), None)
         if weights['neighbour'] > 0:
-            losses['loss_neighbour'] = weights['neighbour'] * \
-                self._neighbour_loss(query, key, scaled, neg_logsumexp)
+            pixel_terms['neighbour'] = self._neighbour_positives(query, key)
+        if pixel_terms:
+            values = self.head.loss_multi_positive(
+                dense_to_rows(query.dense_proj), list(pixel_terms.values()),
+                self.dense_queue.feats)
+            for term, value in zip(pixel_terms, values):
+                losses[f'loss_{term}'] = weights[term] * value
         if weights['semantic'] > 0:
             losses['loss_semantic'] = weights['semantic'] * \
                 self._semantic_loss(query, key, match)
         return losses
 
-    def _neighbour_loss(self, query: SemanticViewEmbeddings,
-                        key: SemanticViewEmbeddings, scaled: Tensor,
-                        neg_logsumexp: Tensor) -> Tensor:
-        """Multi-positive dense InfoNCE over the cross-view neighbours.
+    def _neighbour_positives(
+            self, query: SemanticViewEmbeddings,
+            key: SemanticViewEmbeddings) -> Tuple[Tensor, Tensor]:
+        """The cross-view neighbours of every query location as a set of
+        positives.
 
         Args:
-            query, key (SemanticViewEmbeddings): The two views.
-            scaled (Tensor): Query dense rows divided by the temperature.
-                Shape (N * S, D).
-            neg_logsumexp (Tensor): Their negatives' logsumexp. (N * S,).
+            query (SemanticViewEmbeddings): View 1.
+            key (SemanticViewEmbeddings): View 2, same images.
+
+        Returns:
+            tuple[Tensor, Tensor]: Key dense projections of the k
+            neighbours of each query row, shape (N * S, k, D), and which of
+            them count, shape (N * S, k), bool.
         """
         neighbours = discover_neighbours(
             self.matching_features(query), self.matching_features(key),
             self.num_neighbours, self.neighbour_sim_thr)
-        num_images, _, num_locations = query.dense_proj.shape
-        # All query-key location pairs of each image (S x S' per image),
-        # then the neighbours' columns.
-        pair_logits = torch.bmm(
-            scaled.view(num_images, num_locations, -1), key.dense_proj)
-        pos_logits = pair_logits.gather(2, neighbours.index)  # N, S, k
-        return multi_positive_info_nce(
-            pos_logits.flatten(0, 1), neighbours.valid.flatten(0, 1),
-            neg_logsumexp)
+        num_images, num_locations, k = neighbours.index.shape
+        # Location s * k + j of the gathered map is neighbour j of query s.
+        vectors = dense_to_rows(
+            gather_locations(key.dense_proj, neighbours.index.flatten(1)))
+        return (vectors.view(num_images * num_locations, k, -1),
+                neighbours.valid.flatten(0, 1))
 
     def _semantic_loss(self, query: SemanticViewEmbeddings,
                        key: SemanticViewEmbeddings, match: Tensor) -> Tensor:
@@ -253,14 +240,14 @@ class DSC(BaseDenseContrast):
                 Shape (N, S).
         """
         num_images, _, num_keys = key.semantic_proj.shape
-        all_keys = _rows(gather_batch(key.semantic_proj))  # B * S', D
+        all_keys = dense_to_rows(gather_batch(key.semantic_proj))  # B * S', D
         # Row of each matched key pixel in the gathered batch: this
         # process's images come after those of lower ranks.
         image_rows = (get_rank() * num_images + torch.arange(
             num_images, device=match.device)) * num_keys
         targets = (image_rows.unsqueeze(1) + match).flatten()
         return self.semantic_head.loss(
-            _rows(query.semantic_proj), all_keys, targets)
+            dense_to_rows(query.semantic_proj), all_keys, targets)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -321,7 +308,7 @@ class DSC(BaseDenseContrast):
         height, width = feats[-1].shape[-2:]
         if height * width != num_locations:  # the neck re-pooled the grid
             height = width = int(round(num_locations**0.5))
-        labels = self.semantic_head.assign(_rows(semantic))
+        labels = self.semantic_head.assign(dense_to_rows(semantic))
         labels = labels.view(num_images, height, width)
         if out_size is not None:
             labels = F.interpolate(

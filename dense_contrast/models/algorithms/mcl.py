@@ -13,10 +13,9 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils import gather_batch
+from ..utils import build_module, build_parts, gather_batch
 from ..utils.montage import (MontageBuilder, MontageGeometryError, Montages,
                              level_name, split_windows)
-from .base_dense_contrast import _build, build_parts
 
 
 class Branch(NamedTuple):
@@ -100,9 +99,10 @@ class MCL(BaseSelfSupervisor):
             over the run. Defaults to 0.99 (the authors').
         head_on_used_windows (bool): See above. Defaults to False.
         target_full_views_only (bool): See above. Defaults to False.
-        data_preprocessor (dict or nn.Module, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
+        data_preprocessor (dict or nn.Module, optional): Preprocessor.
+            Defaults to None (``SelfSupDataPreprocessor``).
         init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to None.
     """
 
     def __init__(self,
@@ -128,7 +128,7 @@ class MCL(BaseSelfSupervisor):
         super().__init__(
             **build_parts(backbone, neck, head, data_preprocessor),
             init_cfg=init_cfg)
-        self.region_neck = _build(region_neck)
+        self.region_neck = build_module(region_neck)
         self.montage = montage if isinstance(
             montage, MontageBuilder) else MODELS.build(montage)
         self.view_indices = tuple(tuple(v) for v in view_indices)

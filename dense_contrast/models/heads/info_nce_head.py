@@ -1,17 +1,11 @@
 """InfoNCE against one positive and a bank of negatives."""
-from typing import Optional
+from typing import List, Optional, Sequence
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from dense_contrast.registry import MODELS
-
-
-def at_least_float32(x: Tensor) -> Tensor:
-    """``x`` in float32 if it is fp16/bf16 (autocast), else unchanged (so
-    float64 references keep their precision)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+from ..losses import PositiveSet, info_nce, info_nce_shared_negatives
 
 
 @MODELS.register_module()
@@ -24,16 +18,16 @@ class InfoNCEHead(BaseModule):
                        (exp(q_m . p_m / tau) + sum_k exp(q_m . n_k / tau)) ),
 
     averaged over m: the cross-entropy of MoCo's logits ``[l_pos, l_neg]``
-    against label 0, as mmpretrain's ``ContrastiveHead`` computes it. The
-    inputs must already be L2-normalised (the algorithms normalise once,
+    against label 0, as mmpretrain's ``ContrastiveHead`` computes it (see
+    :func:`info_nce`, which also describes the mixed-precision handling).
+    The inputs must already be L2-normalised (the algorithms normalise once,
     because dense matching needs the normalised features too); this head owns
-    only the temperature. The query is scaled by 1/tau before the product
-    with the bank and the positive is merged with ``logaddexp``, so the
-    (M, K) logits are neither concatenated nor divided again.
+    only the temperature.
 
     Args:
         temperature (float): Softmax temperature tau. Defaults to 0.2
             (DenseCL and MoCo v2).
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
     def __init__(self,
@@ -57,13 +51,25 @@ class InfoNCEHead(BaseModule):
         Returns:
             Tensor: Scalar loss.
         """
-        scaled = query / self.temperature
-        # Under autocast the (M, K) product runs in fp16/bf16; the positive
-        # logit and the reduction stay float32, so mixed precision only
-        # rounds the negative logits (no-ops in float32 and float64).
-        pos_logits = (at_least_float32(scaled) *
-                      at_least_float32(positive)).sum(dim=1)  # M
-        neg_logits = at_least_float32(
-            scaled @ negatives.to(scaled.dtype))  # M, K
-        return (torch.logaddexp(pos_logits, neg_logits.logsumexp(dim=1)) -
-                pos_logits).mean()
+        return info_nce(query, positive, negatives, self.temperature)
+
+    def loss_multi_positive(self, query: Tensor,
+                            positive_sets: Sequence[PositiveSet],
+                            negatives: Tensor) -> List[Tensor]:
+        """InfoNCE losses of the same queries and negatives for several sets
+        of positives, each with one or more positives per query (the
+        product with the negatives is computed once for all sets).
+
+        Args:
+            query (Tensor): Unit-norm queries. Shape (M, D).
+            positive_sets (Sequence[tuple[Tensor, Tensor | None]]): Pairs
+                ``(positives, valid)``: unit-norm positives of shape (M, D)
+                or (M, P, D), and which of the P count, shape (M, P), bool,
+                at least one per query (None: all).
+            negatives (Tensor): Unit-norm negatives. Shape (D, K).
+
+        Returns:
+            list[Tensor]: One scalar loss per set, in order.
+        """
+        return info_nce_shared_negatives(query, positive_sets, negatives,
+                                         self.temperature)

@@ -1,11 +1,11 @@
 """InfoNCE whose negatives may be excluded per query."""
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from dense_contrast.registry import MODELS
-from .info_nce_head import InfoNCEHead, at_least_float32
+from ..losses import info_nce
+from .info_nce_head import InfoNCEHead
 
 
 @MODELS.register_module()
@@ -15,14 +15,13 @@ class MaskedInfoNCEHead(InfoNCEHead):
     In-batch negatives are shared by all queries except for a few that must
     not count for a given query: its own image in SimCLR's NT-Xent, or the
     locations of its own image among dense negatives across images. The
-    excluded logits are replaced by the dtype's lowest value before the
-    log-sum-exp, so they get zero weight and zero gradient, and a query
-    whose negatives are all excluded keeps a finite loss. Without a mask
-    this is exactly :class:`InfoNCEHead`.
+    excluded logits get zero weight and zero gradient, and a query whose
+    negatives are all excluded keeps a finite loss (see :func:`info_nce`).
+    Without a mask this is exactly :class:`InfoNCEHead`.
 
     Args:
         temperature (float): Softmax temperature tau. Defaults to 0.2.
-        init_cfg (dict, optional): Initialisation config.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
     def loss(self,
@@ -43,19 +42,4 @@ class MaskedInfoNCEHead(InfoNCEHead):
         Returns:
             Tensor: Scalar loss.
         """
-        if exclude is None:
-            return super().loss(query, positive, negatives)
-        if exclude.shape != (query.shape[0], negatives.shape[1]):
-            raise ValueError(
-                f'exclude must have shape (M, K) = ({query.shape[0]}, '
-                f'{negatives.shape[1]}), got {tuple(exclude.shape)}')
-        scaled = query / self.temperature
-        # As in InfoNCEHead: only the (M, K) product runs in reduced
-        # precision under autocast; the rest stays float32.
-        pos_logits = (at_least_float32(scaled) *
-                      at_least_float32(positive)).sum(dim=1)  # M
-        neg_logits = at_least_float32(scaled @ negatives.to(scaled.dtype))
-        neg_logits = neg_logits.masked_fill(
-            exclude, torch.finfo(neg_logits.dtype).min)  # M, K
-        return (torch.logaddexp(pos_logits, neg_logits.logsumexp(dim=1)) -
-                pos_logits).mean()
+        return info_nce(query, positive, negatives, self.temperature, exclude)

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
+from ..utils import build_module
 
 
 class LevelLoss(NamedTuple):
@@ -66,8 +67,7 @@ class MultiLevelContrastHead(BaseModule):
         self.level_weights = tuple(float(w) for w in level_weights)
         self.temperature = temperature
         self.predictors = nn.ModuleList(
-            MODELS.build(copy.deepcopy(predictor)) if isinstance(
-                predictor, dict) else copy.deepcopy(predictor)
+            build_module(copy.deepcopy(predictor))
             for _ in self.level_weights)
 
     @property

@@ -1,4 +1,5 @@
-"""Dense correspondence between two views by feature similarity."""
+"""Dense correspondence between two views by feature similarity, and the
+location indexing of dense maps that goes with it."""
 import torch
 from torch import Tensor
 
@@ -36,3 +37,15 @@ def gather_locations(feats: Tensor, idx: Tensor) -> Tensor:
         Tensor: ``out[n, :, s] = feats[n, :, idx[n, s]]``. Shape (N, D, S).
     """
     return feats.gather(2, idx.unsqueeze(1).expand(-1, feats.shape[1], -1))
+
+
+def dense_to_rows(dense: Tensor) -> Tensor:
+    """One row per location of a dense map, image-major.
+
+    Args:
+        dense (Tensor): Dense features. Shape (N, D, S).
+
+    Returns:
+        Tensor: Shape (N * S, D), with ``out[n * S + s] = dense[n, :, s]``.
+    """
+    return dense.transpose(1, 2).flatten(0, 1)

@@ -3,7 +3,7 @@ import re
 
 import pytest
 import torch
-from _builders import DENSECL, MMPRETRAIN_DENSECL, build
+from model_builders import DENSECL, MMPRETRAIN_DENSECL, build
 
 RTOL = 1e-5
 # Largest relative error seen per quantity (printed by the parity test).

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from _builders import DENSECL, FEAT_DIM, build
+from model_builders import DENSECL, FEAT_DIM, build
 
 from dense_contrast.models.algorithms.base_dense_contrast import \
     ViewEmbeddings

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from _builders import build
+from model_builders import build
 from test_densecl_pp import DENSECL_PP
 from test_distributed import PER_RANK, WORLD, _free_port, _init
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from _builders import DENSECL, build
+from model_builders import DENSECL, build
 
 WORLD = 2
 PER_RANK = 4

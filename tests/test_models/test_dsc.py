@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from _builders import DENSECL, FEAT_DIM, build
+from model_builders import DENSECL, FEAT_DIM, build
 
 from dense_contrast.models.algorithms.dsc import SemanticViewEmbeddings
 from dense_contrast.models.utils import (cosine_kmeans, discover_neighbours,

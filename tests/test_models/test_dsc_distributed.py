@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from test_distributed import PER_RANK, WORLD, _free_port, _init
 from test_dsc import DSC, KMEANS_HEAD, PROTO_HEAD, _embeddings
 
-from _builders import build
+from model_builders import build
 
 from dense_contrast.models.algorithms.dsc import SemanticViewEmbeddings
 

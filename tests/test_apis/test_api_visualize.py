@@ -13,8 +13,7 @@ import dense_contrast  # noqa: F401
 from dense_contrast.apis import load_model, source_image, write_pictures
 from dense_contrast.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _tiny import ROOT, tiny_config_file  # noqa: E402
+from tiny_run import ROOT, tiny_config_file
 
 TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'visualize_dense.py')
 

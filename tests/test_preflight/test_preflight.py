@@ -11,12 +11,10 @@ from mmengine.config import Config
 import dense_contrast  # noqa: F401
 from dense_contrast.registry import MODELS
 from dense_contrast.preflight import (ConfigValidationError,
-                                             check_checkpoint_matches,
-                                             describe_backbone,
-                                             preflight_check)
+                                      check_checkpoint_matches,
+                                      describe_backbone, preflight_check)
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _tiny import CONFIG, MODEL_OPTIONS, ROOT, run_options  # noqa: E402
+from tiny_run import CONFIG, MODEL_OPTIONS, ROOT, run_options
 
 
 def _cfg(options: dict, path: str = CONFIG) -> Config:
@@ -161,18 +159,21 @@ def test_resume_checkpoint_of_other_depth(tmp_path, options):
     assert 'keys only in the checkpoint (backbone.layer1.2.' in message
 
 
-def test_extract_tool_refuses_other_method(tmp_path, options, capsys):
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
-    from extract_backbone_weights import main as extract_main
+def test_extract_tool_refuses_other_method(tmp_path, options):
     path = str(tmp_path / 'moco.pth')
     torch.save(_tiny_model_state(18, 'MoCo'), path)
     config = str(tmp_path / 'tiny.py')
-    from _tiny import tiny_config_file
+    from tiny_run import tiny_config_file
     tiny_config_file(config)
-    status = extract_main([path, str(tmp_path / 'out.pth'), '--config',
-                           config])
-    err = capsys.readouterr().err
-    assert status == 1
+    done = subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'model_converters',
+                  'extract_backbone_weights.py'), path,
+         str(tmp_path / 'out.pth'), '--config', config],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    err = done.stderr
+    assert done.returncode == 1, err
     assert (f'input checkpoint {path} does not fit the model of this config: '
             'the checkpoint holds MoCo, ResNet-18, the config builds DenseCL, '
             'ResNet-18;') in err

@@ -20,8 +20,7 @@ import dense_contrast  # noqa: F401
 from dense_contrast.datasets import RobustLoadImageFromFile
 from dense_contrast.engine.hooks import NonFiniteLossError
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _tiny import BATCH, CONFIG, EPOCHS, ROOT, as_cli, run_options  # noqa
+from tiny_run import BATCH, CONFIG, EPOCHS, ROOT, as_cli, run_options
 
 STEP_LINE = re.compile(r'Epoch\(train\)\s+\[\d+\]\[\s*\d+/\d+\]')
 

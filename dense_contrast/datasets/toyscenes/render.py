@@ -64,6 +64,21 @@ class _Instance(NamedTuple):
     texture_params: dict
 
 
+def _sample_texture(rng: np.random.Generator,
+                    period_range: Tuple[float, float]) -> dict:
+    """Draw the texture parameters of one object or clutter patch: its two
+    colours (one distribution for every class), orientation, period in
+    pixels, phase and the seed of per-pixel noise."""
+    a, b = object_colours(rng)
+    return dict(
+        a=a,
+        b=b,
+        angle=rng.uniform(0, 2 * math.pi),
+        period=rng.uniform(*period_range),
+        phase=rng.uniform(0, 1),
+        noise_seed=int(rng.integers(2**63)))
+
+
 def _sample_instance(rng: np.random.Generator, img_size: int) -> _Instance:
     """Draw the layout and appearance of one object."""
     cat_idx = int(rng.integers(len(CATEGORIES)))
@@ -81,14 +96,7 @@ def _sample_instance(rng: np.random.Generator, img_size: int) -> _Instance:
         ring_inner=rng.uniform(0.45, 0.65),
         star_inner=rng.uniform(0.4, 0.5),
         arm_width=rng.uniform(0.25, 0.35))
-    a, b = object_colours(rng)
-    texture_params = dict(
-        a=a,
-        b=b,
-        angle=rng.uniform(0, 2 * math.pi),
-        period=rng.uniform(*cat.period_range),
-        phase=rng.uniform(0, 1),
-        noise_seed=int(rng.integers(2**63)))
+    texture_params = _sample_texture(rng, cat.period_range)
     return _Instance(cat_idx + 1, float(cx), float(cy), float(radius),
                      float(angle), shape_params, texture_params)
 
@@ -221,14 +229,7 @@ def _paint_clutter(rng: np.random.Generator, image: np.ndarray) -> None:
             a3=rng.uniform(0.05, 0.15),
             p3=rng.uniform(0, 2 * math.pi))
         look = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        a, b = object_colours(rng)
-        texture = dict(
-            a=a,
-            b=b,
-            angle=rng.uniform(0, 2 * math.pi),
-            period=rng.uniform(*look.period_range),
-            phase=rng.uniform(0, 1),
-            noise_seed=int(rng.integers(2**63)))
+        texture = _sample_texture(rng, look.period_range)
         patch = _Instance(0, float(cx), float(cy), float(radius),
                           float(angle), outline, texture)
         box = _window(patch, img_size)

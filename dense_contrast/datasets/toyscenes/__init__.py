@@ -8,10 +8,10 @@ representations rather than a shortcut. Each image shows 2-6 objects from
 - The categories differ in shape and texture only. Every object draws its
   colours from one distribution, whatever its class, so colour alone is
   near chance (a per-pixel colour classifier is tested to be).
-- Clutter patches are background: lumpy blobs painted with the objects' own
-  texture families and colours, so local texture and the image's texture
-  statistics do not reveal the classes either; an object's outline
-  together with its texture does.
+- Clutter patches are background: lumpy blobs in the objects' colours with
+  distractor textures that no class uses (blotches, veins, flat), so
+  that colour does not tell objects from background either: local texture
+  and outline do, as in real images.
 - Objects vary in scale (radius 4 to 25 % of the image, log-uniform), are
   rotated and occlude each other.
 

@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = [
     'TOYSCENES_CLASSES', 'TOYSCENES_PALETTE', 'CATEGORIES', 'Category',
-    'SHAPE_EXTENT', 'hsv', 'object_colours', 'rotate', 'shape_blob'
+    'SHAPE_EXTENT', 'hsv', 'object_colours', 'rotate', 'shape_blob',
+    'DISTRACTOR_TEXTURES'
 ]
 
 #: Object categories; category id ``k`` (1..C) is ``TOYSCENES_CLASSES[k-1]``.
@@ -235,6 +236,55 @@ def _tex_waves(dx: np.ndarray, dy: np.ndarray, radius: float,
     x, y = rotate(dx, dy, p['angle'])
     k = 2 * math.pi / p['period']
     return _mix(p['a'], p['b'], 0.5 + 0.5 * np.sin(k * x) * np.sin(k * y))
+
+
+# Distractor textures: families no category uses, for background clutter.
+
+
+def _lattice_noise(shape: Tuple[int, int], period: float,
+                   seed: int) -> np.ndarray:
+    """Bilinear interpolation of a random lattice with ``period`` pixels
+    per cell: smooth irregular values in [0, 1], shape ``shape``."""
+    h, w = shape
+    lattice = np.random.default_rng(seed).random(
+        (int(h / period) + 2, int(w / period) + 2))
+    ys, xs = np.arange(h) / period, np.arange(w) / period
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    top = lattice[y0][:, x0] * (1 - fx) + lattice[y0][:, x0 + 1] * fx
+    bottom = (lattice[y0 + 1][:, x0] * (1 - fx) +
+              lattice[y0 + 1][:, x0 + 1] * fx)
+    return top * (1 - fy) + bottom * fy
+
+
+def _tex_blotches(dx: np.ndarray, dy: np.ndarray, radius: float,
+                  p: dict) -> np.ndarray:
+    # Irregular spots: the lattice noise thresholded at its middle.
+    noise = _lattice_noise(dx.shape, p['period'], p['noise_seed'])
+    return _mix(p['a'], p['b'], noise > 0.5)
+
+
+def _tex_veins(dx: np.ndarray, dy: np.ndarray, radius: float,
+               p: dict) -> np.ndarray:
+    # Thin irregular lines: where the lattice noise crosses its middle.
+    noise = _lattice_noise(dx.shape, p['period'], p['noise_seed'])
+    return _mix(p['a'], p['b'], np.abs(noise - 0.5) < 0.06)
+
+
+def _tex_flat(dx: np.ndarray, dy: np.ndarray, radius: float,
+              p: dict) -> np.ndarray:
+    # One colour, no pattern.
+    return _mix(p['a'], p['b'], np.zeros(dx.shape))
+
+
+#: Texture families of background clutter, and their period ranges in
+#: pixels: none of them is a category's, so a texture tells an object from
+#: clutter, while clutter's colours (from the objects' distribution) do not.
+DISTRACTOR_TEXTURES = (
+    (_tex_blotches, (3, 7)),
+    (_tex_veins, (6, 12)),
+    (_tex_flat, (1, 1)),
+)
 
 
 class Category(NamedTuple):

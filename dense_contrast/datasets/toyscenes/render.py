@@ -6,8 +6,8 @@ from typing import List, NamedTuple, Tuple
 
 import numpy as np
 
-from .appearance import (CATEGORIES, SHAPE_EXTENT, hsv, object_colours,
-                         rotate, shape_blob)
+from .appearance import (CATEGORIES, DISTRACTOR_TEXTURES, SHAPE_EXTENT, hsv,
+                         object_colours, rotate, shape_blob)
 
 __all__ = [
     'GENERATOR_VERSION', 'SPLIT_IDS', 'TEST_SEED_OFFSET', 'MIN_VISIBLE_AREA',
@@ -45,10 +45,10 @@ MIN_RADIUS_PX = 3.0
 NUM_OBJECTS_RANGE = (2, 6)
 
 #: Clutter patches per image (inclusive) and their radius range as a
-#: fraction of the image size. Patches are background (label 0) painted
-#: with the objects' own texture families and colours, so neither a pixel's
-#: colour nor a local texture nor the image's texture statistics tell which
-#: classes are present: the object's outline has to.
+#: fraction of the image size. Patches are background (label 0): lumpy
+#: blobs in the objects' colours with distractor textures (blotches,
+#: veins, flat), so that neither a pixel's colour nor the image's colour
+#: statistics tell objects or classes apart.
 NUM_CLUTTER_RANGE = (1, 3)
 CLUTTER_RADIUS_RANGE = (0.08, 0.28)
 
@@ -209,7 +209,7 @@ def _background(rng: np.random.Generator, img_size: int) -> np.ndarray:
 
 def _paint_clutter(rng: np.random.Generator, image: np.ndarray) -> None:
     """Paint background clutter in place: lumpy blobs (no category's shape)
-    textured like a random category, in colours from the objects'
+    with a distractor texture (no category's), in colours from the objects'
     distribution.
 
     Args:
@@ -228,8 +228,9 @@ def _paint_clutter(rng: np.random.Generator, image: np.ndarray) -> None:
             p2=rng.uniform(0, 2 * math.pi),
             a3=rng.uniform(0.05, 0.15),
             p3=rng.uniform(0, 2 * math.pi))
-        look = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        texture = _sample_texture(rng, look.period_range)
+        paint, period_range = DISTRACTOR_TEXTURES[int(
+            rng.integers(len(DISTRACTOR_TEXTURES)))]
+        texture = _sample_texture(rng, period_range)
         patch = _Instance(0, float(cx), float(cy), float(radius),
                           float(angle), outline, texture)
         box = _window(patch, img_size)
@@ -239,7 +240,7 @@ def _paint_clutter(rng: np.random.Generator, image: np.ndarray) -> None:
         dx, dy = _offsets(patch, box)
         u, v = rotate(dx / radius, dy / radius, angle)
         mask = shape_blob(u, v, outline)
-        colours = look.texture(dx, dy, radius, texture)
+        colours = paint(dx, dy, radius, texture)
         image[y0:y1, x0:x1][mask] = colours[mask]
 
 

@@ -15,7 +15,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils.clustering import cosine_kmeans, sinkhorn_knopp
+from ..losses import at_least_float32
+from ..utils.clustering import Clustering, cosine_kmeans, sinkhorn_knopp
+
 
 
 def _check_temperature(temperature: float) -> None:
@@ -73,9 +75,9 @@ class KMeansSemanticHead(BaseModule):
         Returns:
             Tensor: Scalar loss.
         """
-        clusters = cosine_kmeans(keys, self.num_clusters, self.num_iters,
-                                 self.seed)
-        logits = query @ clusters.centroids.to(query.dtype).t()
+        clusters = self.cluster(keys)
+        logits = at_least_float32(
+            query @ clusters.centroids.to(query.dtype).t())
         return F.cross_entropy(logits / self.temperature,
                                clusters.labels[targets])
 
@@ -89,8 +91,30 @@ class KMeansSemanticHead(BaseModule):
         Returns:
             Tensor: Cluster of every pixel. Shape (P,), long.
         """
-        return cosine_kmeans(embeddings, self.num_clusters, self.num_iters,
-                             self.seed).labels
+        return self.cluster(embeddings).labels
+
+    @torch.no_grad()
+    def cluster(self, points: Tensor) -> Clustering:
+        """:func:`cosine_kmeans` of the points in float32, autocast off.
+
+        Under mixed precision the assignment is the discrete step of the
+        loss: bf16 similarities would flip pixels between nearly
+        equidistant centroids. Even in float32 the bf16 *embeddings* can
+        flip a few (one of 18 pixels in the two-image bf16 test, cosine
+        0.9992 to the float32 embeddings), which moves the loss by about
+        1 %; the clustering has no gradient, so float32 costs only its
+        (P, K) products.
+
+        Args:
+            points (Tensor): Unit-norm points, any float dtype. Shape (P, D).
+
+        Returns:
+            Clustering: Labels (P,) and float32 unit-norm centroids (K, D).
+        """
+        with torch.autocast(points.device.type, enabled=False):
+            return cosine_kmeans(
+                at_least_float32(points), self.num_clusters, self.num_iters,
+                self.seed)
 
 
 @MODELS.register_module()

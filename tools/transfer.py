@@ -83,6 +83,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action=DictAction,
         default={},
         help='overrides for every downstream run, key=value')
+    parser.add_argument(
+        '--test',
+        action='store_true',
+        help='also score each fine-tune on its config\'s test split (the '
+        'package\'s tools/test.py on the last checkpoint); the table then '
+        'shows test metrics. Choose settings on val, report test')
     args = parser.parse_args(argv)
     if args.gpus < 1:
         parser.error(f'--gpus must be >= 1, got {args.gpus}')
@@ -98,7 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_transfer(args.pretrain, args.downstream, args.work_dir,
                      args.name, args.random_init, args.mocov2, args.seeds,
                      args.gpus, args.pretrain_work_dir,
-                     args.pretrain_cfg_options, args.cfg_options)
+                     args.pretrain_cfg_options, args.cfg_options,
+                     test=args.test)
     except RunError as err:
         raise SystemExit(f'error: {err}')
     return 0

@@ -11,29 +11,30 @@ subprocess go through :func:`run_logged` (:mod:`.runner`).
 """
 from .benchmark import default_configs, run_benchmark, split_config_spec
 from .runner import (REPO_ROOT, RunError, downstream_command,
-                     format_cfg_options, package_train_script, repo_path,
-                     run_logged, scalar_logs, train_command)
+                     format_cfg_options, last_checkpoint, package_script,
+                     repo_path, run_logged, scalar_logs, train_command)
 from .step_timing import Candidate, make_batch, reference_cfgs
 from .study import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS, StudySettings,
                     run_study)
 from .study_report import METHODS
 from .train import (init_cpu_process_group, merge_train_options,
                     run_training)
-from .transfer import (extract, finetune, markdown_table,
-                       pretrained_init_paths, read_metrics, run_fingerprint,
-                       run_transfer)
+from .transfer import (extract, finetune, markdown_table, mean_difference,
+                       pretrained_init_paths, read_metrics, read_test_metrics,
+                       run_fingerprint, run_test, run_transfer)
 from .visualize import load_model, source_image, write_pictures
 
 __all__ = [
     # runner
     'REPO_ROOT', 'RunError', 'repo_path', 'format_cfg_options',
-    'train_command', 'package_train_script', 'downstream_command',
-    'run_logged', 'scalar_logs',
+    'train_command', 'package_script', 'downstream_command',
+    'run_logged', 'scalar_logs', 'last_checkpoint',
     # train
     'merge_train_options', 'init_cpu_process_group', 'run_training',
     # transfer
-    'extract', 'finetune', 'markdown_table', 'pretrained_init_paths',
-    'read_metrics', 'run_fingerprint', 'run_transfer',
+    'extract', 'finetune', 'run_test', 'markdown_table', 'mean_difference',
+    'pretrained_init_paths', 'read_metrics', 'read_test_metrics',
+    'run_fingerprint', 'run_transfer',
     # study
     'METHODS', 'TRANSFER_CONFIGS', 'STUDY_TRANSFER_OPTIONS', 'StudySettings',
     'run_study',

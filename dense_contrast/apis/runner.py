@@ -4,7 +4,9 @@
 job; :func:`train_command` and :func:`downstream_command` build the command
 lines it runs: this repository's ``tools/train.py`` (or
 ``tools/dist_train.sh`` for several processes) for pretraining, and the
-training script of a downstream config's own package for fine-tuning.
+training or test script of a downstream config's own package for
+fine-tuning and scoring. :func:`scalar_logs` and :func:`last_checkpoint`
+find what a finished Runner left in its work dir.
 """
 import os
 import os.path as osp
@@ -107,26 +109,35 @@ def train_command(config: str,
     return cmd
 
 
-def package_train_script(cfg: Config) -> str:
-    """The ``tools/train.py`` of the package that owns a downstream config.
+def package_script(cfg: Config, tool: str = 'train') -> str:
+    """The ``tools/train.py`` or ``tools/test.py`` of the package that owns
+    a downstream config.
 
-    mmdet, mmseg and mmpretrain install their own training entry point
-    (``<package>/.mim/tools/train.py``); running it keeps the downstream
-    config under that package's own Runner set-up. Configs in this
-    project's scope use this repository's ``tools/train.py`` (a source
+    mmdet, mmseg and mmpretrain install their own entry points
+    (``<package>/.mim/tools/{train,test}.py``); running them keeps the
+    downstream config under that package's own Runner set-up. Configs in
+    this project's scope use this repository's ``tools/train.py`` (a source
     checkout, see :func:`repo_path`).
 
     Args:
         cfg (Config): A downstream config.
+        tool (str): 'train' or 'test'. Defaults to 'train'.
 
     Returns:
         str: The script's path.
 
     Raises:
-        RunError: If the package or its script is missing.
+        ValueError: If ``tool`` is neither.
+        RunError: If the package or its script is missing, or a test
+            script is asked for a pretraining config.
     """
+    if tool not in ('train', 'test'):
+        raise ValueError(f"tool must be 'train' or 'test', got {tool!r}")
     scope = cfg.get('default_scope', 'dense_contrast')
     if scope == 'dense_contrast':
+        if tool == 'test':
+            raise RunError(f'{cfg.filename}: pretraining configs have no '
+                           'test step')
         return repo_path('tools', 'train.py')
     try:
         package = __import__(scope)
@@ -134,9 +145,9 @@ def package_train_script(cfg: Config) -> str:
         raise RunError(f'{cfg.filename} needs the {scope!r} package '
                        f'({err})') from err
     script = osp.join(osp.dirname(package.__file__), '.mim', 'tools',
-                      'train.py')
+                      f'{tool}.py')
     if not osp.isfile(script):
-        raise RunError(f'{scope} has no training script at {script}')
+        raise RunError(f'{scope} has no {tool} script at {script}')
     return script
 
 
@@ -144,9 +155,11 @@ def downstream_command(config: str,
                        cfg: Config,
                        work_dir: str,
                        gpus: int = 1,
-                       options: Optional[Dict[str, object]] = None
-                       ) -> List[str]:
-    """Command line of one downstream run through its package's script.
+                       options: Optional[Dict[str, object]] = None,
+                       checkpoint: Optional[str] = None) -> List[str]:
+    """Command line of one downstream run through its package's script:
+    training, or with ``checkpoint`` the test step on the config's test
+    split.
 
     Several processes go through ``torch.distributed.run`` (master port
     from the ``PORT`` environment variable, default 29500).
@@ -158,20 +171,23 @@ def downstream_command(config: str,
         gpus (int): Processes. Defaults to 1.
         options (dict, optional): ``--cfg-options`` of the run. Defaults to
             None (none).
+        checkpoint (str, optional): Test these weights with the package's
+            ``tools/test.py`` instead of training. Defaults to None.
 
     Returns:
         list[str]: The command line.
     """
-    script = package_train_script(cfg)
+    script = package_script(cfg, 'train' if checkpoint is None else 'test')
+    args = [config] if checkpoint is None else [config, checkpoint]
     if gpus > 1:
         cmd = [
             sys.executable, '-m', 'torch.distributed.run',
             f'--nproc_per_node={gpus}',
             f'--master_port={os.environ.get("PORT", "29500")}', script,
-            config, '--launcher', 'pytorch'
+            *args, '--launcher', 'pytorch'
         ]
     else:
-        cmd = [sys.executable, script, config]
+        cmd = [sys.executable, script, *args]
     cmd += ['--work-dir', work_dir]
     if options:
         cmd += ['--cfg-options', *format_cfg_options(options)]
@@ -236,3 +252,20 @@ def scalar_logs(run_dir: str) -> List[str]:
         for stamp in sorted(os.listdir(run_dir))
         if osp.isfile(osp.join(run_dir, stamp, 'vis_data', 'scalars.json'))
     ]
+
+
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint a Runner's ``CheckpointHook`` saved last.
+
+    Args:
+        work_dir (str): The Runner's work dir.
+
+    Returns:
+        str, optional: The path named in ``<work_dir>/last_checkpoint``, or
+        None when there is no such file.
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        return f.read().strip()

@@ -9,7 +9,9 @@ numbers are read from the evaluator's own output (the Runner's
 ``vis_data/scalars.json``), never recomputed here. A finished run leaves
 ``result.json`` in its folder and is skipped when asked again with the same
 resolved config and initial weights (a change to either runs it again); an
-unfinished pretraining run is resumed.
+unfinished pretraining run is resumed. With ``test``, each fine-tune's last
+checkpoint is also scored on the config's test split by the package's
+``tools/test.py`` (in ``<run dir>/test``), once.
 
 Outputs of :func:`run_transfer` under its ``work_dir``:
 ``weights/<init>_backbone.pth`` (extracted backbones),
@@ -28,14 +30,28 @@ from mmengine.config import Config
 from dense_contrast.datasets import ensure_toyscenes
 from dense_contrast.utils.extract import (extract_backbone_weights,
                                           load_checkpoint_safely, sha256sum)
-from .runner import (RunError, downstream_command, run_logged, scalar_logs,
-                     train_command)
+from .runner import (RunError, downstream_command, last_checkpoint,
+                     run_logged, scalar_logs, train_command)
 
 RESULT_FILE = 'result.json'
+
+#: Options of a fine-tune that will be tested: its checkpoints are written
+#: by ``SafeCheckpointHook`` so that the package's ``tools/test.py`` loads
+#: them under ``torch.load``'s ``weights_only=True`` (the hook, built in the
+#: test process too, allowlists what they hold).
+TESTABLE_CHECKPOINT_OPTIONS = {
+    'default_hooks.safe_checkpoint.type': 'dense_contrast.SafeCheckpointHook'
+}
 
 #: Metric name endings shown in the Markdown table (JSON keeps everything).
 TABLE_METRICS = ('mAP', 'mAP_50', 'mAP_75', 'AP', 'AP50', 'AP75', 'mIoU',
                  'mAcc', 'aAcc', 'accuracy/top1')
+
+#: Record key of each split's metrics.
+SPLIT_KEYS = {'val': 'metrics', 'test': 'test_metrics'}
+
+#: The initialisation the table's difference columns compare with.
+BASELINE = 'random'
 
 
 def pretrain(config: str,
@@ -64,11 +80,10 @@ def pretrain(config: str,
     seconds = run_logged(
         train_command(config, work_dir, gpus, options, resume=True),
         osp.join(work_dir, 'transfer_stdout.log'), f'pretraining {config}')
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        raise RunError(f'pretraining {config} wrote no {pointer}')
-    with open(pointer) as f:
-        checkpoint = f.read().strip()
+    checkpoint = last_checkpoint(work_dir)
+    if checkpoint is None:
+        raise RunError(f'pretraining {config} wrote no '
+                       f'{osp.join(work_dir, "last_checkpoint")}')
     print(f'[pretrain] done in {seconds / 60:.1f} min: {checkpoint}',
           flush=True)
     return checkpoint
@@ -127,16 +142,21 @@ def pretrained_init_paths(cfg: Config) -> List[str]:
     return paths
 
 
-def ensure_toy_data(cfg: Config, options: Dict[str, object]) -> None:
+def ensure_toy_data(cfg: Config,
+                    options: Dict[str, object],
+                    loaders: Sequence[str] = ('train_dataloader',
+                                              'val_dataloader')) -> None:
     """Generate the embedded toy scenes when a config reads them.
 
     Args:
         cfg (Config): A downstream config.
         options (dict): The run's overrides (they win over the config's
             ``data_root``).
+        loaders (list[str]): The data loaders whose ``dataset.data_root``
+            is checked. Defaults to the training and validation ones.
     """
     roots = set()
-    for loader in ('train_dataloader', 'val_dataloader'):
+    for loader in loaders:
         key = f'{loader}.dataset.data_root'
         root = options.get(key, cfg.get(loader, {}).get('dataset', {}).get(
             'data_root'))
@@ -181,6 +201,76 @@ def read_metrics(run_dir: str) -> Tuple[Dict[str, float], str]:
                    'the config evaluate (val_interval)?')
 
 
+def read_test_metrics(test_dir: str) -> Tuple[Dict[str, float], str]:
+    """Read the metrics of a test step from the Runner's own json log.
+
+    mmengine's ``LoggerHook`` writes them, after the test epoch, to
+    ``<test_dir>/<timestamp>/<timestamp>.json`` (one dict).
+
+    Args:
+        test_dir (str): The test Runner's work dir.
+
+    Returns:
+        tuple[dict, str]: The numeric metrics of the newest such file, and
+        its path.
+
+    Raises:
+        RunError: If there is none.
+    """
+    stamps = sorted(d for d in os.listdir(test_dir)
+                    if osp.isfile(osp.join(test_dir, d, f'{d}.json')))
+    if not stamps:
+        raise RunError(f'no test log <timestamp>/<timestamp>.json in '
+                       f'{test_dir}')
+    path = osp.join(test_dir, stamps[-1], f'{stamps[-1]}.json')
+    with open(path) as f:
+        logged = json.load(f)
+    metrics = {
+        k: float(v)
+        for k, v in logged.items()
+        if isinstance(v, (int, float)) and k not in ('time', 'data_time',
+                                                      'step')
+    }
+    return metrics, path
+
+
+def run_test(config: str, cfg: Config, run_dir: str, gpus: int,
+             options: Dict[str, object], what: str) -> Tuple[dict, str]:
+    """Score a finished fine-tune on the config's test split.
+
+    Runs the package's ``tools/test.py`` on the run's last checkpoint, in
+    ``<run_dir>/test``, with the run's options.
+
+    Args:
+        config (str): The downstream config.
+        cfg (Config): The same, loaded.
+        run_dir (str): The finished training run's work dir.
+        gpus (int): Processes.
+        options (dict): The run's ``--cfg-options``.
+        what (str): Description for error messages.
+
+    Returns:
+        tuple[dict, str]: The test metrics and the log they came from.
+
+    Raises:
+        RunError: If the run saved no checkpoint, the test step fails or
+            it logged no metrics.
+    """
+    checkpoint = last_checkpoint(run_dir)
+    if checkpoint is None:
+        raise RunError(f'{run_dir} has no last_checkpoint to test: did the '
+                       'config save one (default_hooks.checkpoint)?')
+    ensure_toy_data(cfg, options, ('test_dataloader', ))
+    test_dir = osp.join(run_dir, 'test')
+    if osp.isdir(test_dir):
+        shutil.rmtree(test_dir)
+    run_logged(
+        downstream_command(config, cfg, test_dir, gpus, options,
+                           checkpoint=checkpoint),
+        osp.join(run_dir, 'test_stdout.log'), f'testing {what}')
+    return read_test_metrics(test_dir)
+
+
 def run_fingerprint(cfg: Config, options: Dict[str, object],
                     weights_sha: Optional[str]) -> str:
     """Hash of what decides a downstream run's result.
@@ -214,8 +304,8 @@ def finetune(config: str,
              seed: int,
              run_dir: str,
              gpus: int = 1,
-             options: Optional[Dict[str, object]] = None
-             ) -> Tuple[dict, bool]:
+             options: Optional[Dict[str, object]] = None,
+             test: bool = False) -> Tuple[dict, bool]:
     """Fine-tune one downstream config from one initialisation and seed.
 
     Every ``Pretrained`` init_cfg of the model is pointed at ``weights``
@@ -232,9 +322,18 @@ def finetune(config: str,
         run_dir (str): The Runner's work dir.
         gpus (int): Processes. Defaults to 1.
         options (dict, optional): Overrides of the run. Defaults to None.
+        test (bool): Also score the last checkpoint on the config's test
+            split (:func:`run_test`), into the record's ``test_metrics``.
+            The validation metrics (``metrics``) are the ones to make
+            choices on. The run then saves its checkpoints through
+            ``SafeCheckpointHook`` (:data:`TESTABLE_CHECKPOINT_OPTIONS`, part
+            of the fingerprint: a run finished without ``test`` runs again).
+            Defaults to False.
 
     Returns:
-        tuple[dict, bool]: The result record and whether it was reused.
+        tuple[dict, bool]: The result record and whether its training run
+        was reused (a reused run whose test step is missing, e.g. failed,
+        gets it now).
 
     Raises:
         RunError: If the run fails or logged no evaluation.
@@ -242,6 +341,8 @@ def finetune(config: str,
     """
     cfg = Config.fromfile(config)
     run_options = dict(options or {})
+    if test:
+        run_options.update(TESTABLE_CHECKPOINT_OPTIONS)
     run_options['randomness.seed'] = seed
     for path in pretrained_init_paths(cfg):
         if weights is None:
@@ -249,37 +350,56 @@ def finetune(config: str,
         else:
             run_options[f'{path}.checkpoint'] = osp.abspath(weights)
     fingerprint = run_fingerprint(cfg, run_options, weights_sha)
+    what = f'{init} -> {config} (seed {seed})'
     result_path = osp.join(run_dir, RESULT_FILE)
+    record = None
     if osp.isfile(result_path):
         with open(result_path) as f:
             record = json.load(f)
-        if record.get('run_fingerprint') == fingerprint:
-            return record, True
-        # The config, its options or the weights changed since that run:
-        # start over in an empty folder, so that its logs cannot be read
-        # as the new run's.
-        print(f'[transfer] {run_dir}: config, options or weights changed '
-              'since the finished run; running again', flush=True)
-        shutil.rmtree(run_dir)
-    ensure_toy_data(cfg, run_options)
-    seconds = run_logged(
-        downstream_command(config, cfg, run_dir, gpus, run_options),
-        osp.join(run_dir, 'transfer_stdout.log'),
-        f'{init} -> {config} (seed {seed})')
-    metrics, source = read_metrics(run_dir)
-    record = dict(
-        config=osp.relpath(config),
-        init=init,
-        checkpoint=None if weights is None else osp.relpath(weights),
-        checkpoint_sha256=weights_sha,
-        seed=seed,
-        metrics=metrics,
-        metrics_source=osp.relpath(source),
-        minutes=round(seconds / 60, 2),
-        run_fingerprint=fingerprint)
-    with open(result_path, 'w') as f:
-        json.dump(record, f, indent=2)
-    return record, False
+        if record.get('run_fingerprint') != fingerprint:
+            # The config, its options or the weights changed since that
+            # run: start over in an empty folder, so that its logs cannot
+            # be read as the new run's.
+            print(f'[transfer] {run_dir}: config, options or weights '
+                  'changed since the finished run; running again',
+                  flush=True)
+            shutil.rmtree(run_dir)
+            record = None
+    reused = record is not None
+    if record is None:
+        ensure_toy_data(cfg, run_options)
+        seconds = run_logged(
+            downstream_command(config, cfg, run_dir, gpus, run_options),
+            osp.join(run_dir, 'transfer_stdout.log'), what)
+        metrics, source = read_metrics(run_dir)
+        record = dict(
+            config=osp.relpath(config),
+            init=init,
+            checkpoint=None if weights is None else osp.relpath(weights),
+            checkpoint_sha256=weights_sha,
+            seed=seed,
+            metrics=metrics,
+            metrics_source=osp.relpath(source),
+            minutes=round(seconds / 60, 2),
+            run_fingerprint=fingerprint)
+        _write_json(record, result_path)
+    if test and 'test_metrics' not in record:
+        record['test_metrics'], source = run_test(config, cfg, run_dir, gpus,
+                                                  run_options, what)
+        record['test_metrics_source'] = osp.relpath(source)
+        _write_json(record, result_path)
+    return record, reused
+
+
+def _write_json(data: object, path: str) -> None:
+    """Write ``data`` as indented json.
+
+    Args:
+        data (object): Anything ``json.dump`` takes.
+        path (str): The file.
+    """
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=2)
 
 
 def shown_metrics(records: Sequence[dict]) -> List[str]:
@@ -303,28 +423,77 @@ def shown_metrics(records: Sequence[dict]) -> List[str]:
     return names
 
 
-def markdown_table(records: Sequence[dict]) -> str:
+def mean_difference(records: Sequence[dict], init: str, baseline: str,
+                    name: str) -> Optional[float]:
+    """Mean over seeds of one init's metric minus the baseline's.
+
+    Only the seeds that both have (with the metric) count: each seed's
+    difference is taken first, then they are averaged.
+
+    Args:
+        records (list[dict]): Result records of :func:`finetune` of one
+            downstream config (``init``, ``seed`` and ``metrics`` are read).
+        init (str): The initialisation compared.
+        baseline (str): The one it is compared with, e.g. ``'random'``.
+        name (str): The metric.
+
+    Returns:
+        float, optional: The mean difference, None when the two share no
+        seed with that metric.
+    """
+    values = {(r['init'], r['seed']): r['metrics'].get(name)
+              for r in records}
+    diffs = [
+        value - values[(baseline, seed)]
+        for (label, seed), value in values.items()
+        if label == init and value is not None
+        and values.get((baseline, seed)) is not None
+    ]
+    return sum(diffs) / len(diffs) if diffs else None
+
+
+def markdown_table(records: Sequence[dict], split: str = 'val') -> str:
     """One table per downstream config: metrics by initialisation and seed.
+
+    When a config was also fine-tuned from random initialisation
+    (:data:`BASELINE`), one more column per other initialisation gives its
+    difference to random (:func:`mean_difference`).
 
     Args:
         records (list[dict]): Result records of :func:`finetune`.
+        split (str): 'val' (``metrics``) or 'test' (``test_metrics``;
+            records without them are left out). Defaults to 'val'.
 
     Returns:
         str: Markdown text.
+
+    Raises:
+        ValueError: If ``split`` is neither.
     """
+    if split not in SPLIT_KEYS:
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+    key = SPLIT_KEYS[split]
+    records = [dict(r, metrics=r[key]) for r in records if key in r]
     lines = []
-    configs = list(dict.fromkeys(r['config'] for r in records))
-    for config in configs:
+    for config in dict.fromkeys(r['config'] for r in records):
         rows = [r for r in records if r['config'] == config]
-        columns = [(r['init'], r['seed']) for r in rows]
-        lines += [f'**{config}**', '']
-        lines.append('| metric | ' + ' | '.join(
-            f'{init} (seed {seed})' for init, seed in columns) + ' |')
-        lines.append('| --- |' + ' ---: |' * len(columns))
+        inits = list(dict.fromkeys(r['init'] for r in rows))
+        compared = [i for i in inits
+                    if i != BASELINE] if BASELINE in inits else []
+        header = [f'{r["init"]} (seed {r["seed"]})' for r in rows]
+        header += [f'{init} - {BASELINE}' for init in compared]
+        lines += [
+            f'**{config}** ({split} split)', '',
+            '| metric | ' + ' | '.join(header) + ' |',
+            '| --- |' + ' ---: |' * len(header)
+        ]
         for name in shown_metrics(rows):
-            values = [r['metrics'].get(name) for r in rows]
-            lines.append(f'| {name} | ' + ' | '.join(
-                '-' if v is None else f'{v:.4g}' for v in values) + ' |')
+            cells = [_cell(r['metrics'].get(name), '.4g') for r in rows]
+            cells += [
+                _cell(mean_difference(rows, init, BASELINE, name), '+.4g')
+                for init in compared
+            ]
+            lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
         lines.append('')
     inits = list(dict.fromkeys((r['init'], r['checkpoint'],
                                 r['checkpoint_sha256']) for r in records))
@@ -335,7 +504,29 @@ def markdown_table(records: Sequence[dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _cell(value: Optional[float], spec: str) -> str:
+    """A table cell: ``value`` formatted with ``spec``, '-' for None.
+
+    Args:
+        value (float, optional): The number.
+        spec (str): A format spec, e.g. ``'.4g'``.
+
+    Returns:
+        str: The cell text.
+    """
+    return '-' if value is None else format(value, spec)
+
+
 def _pretrain_dir(work_dir: str, source: str) -> str:
+    """Default work dir of a pretraining run of the chain.
+
+    Args:
+        work_dir (str): The chain's folder.
+        source (str): The pretraining config.
+
+    Returns:
+        str: ``<work_dir>/pretrain_<config name>``.
+    """
     return osp.join(work_dir,
                     'pretrain_' + osp.splitext(osp.basename(source))[0])
 
@@ -350,8 +541,8 @@ def run_transfer(pretrain_source: str,
                  gpus: int = 1,
                  pretrain_work_dir: Optional[str] = None,
                  pretrain_cfg_options: Optional[Dict[str, object]] = None,
-                 cfg_options: Optional[Dict[str, object]] = None
-                 ) -> List[dict]:
+                 cfg_options: Optional[Dict[str, object]] = None,
+                 test: bool = False) -> List[dict]:
     """The whole chain: pretrain, extract, fine-tune, write the table.
 
     Progress and the table are printed; ``results.json`` and
@@ -379,6 +570,8 @@ def run_transfer(pretrain_source: str,
             runs. Defaults to None.
         cfg_options (dict, optional): Overrides for every downstream run.
             Defaults to None.
+        test (bool): Also score every fine-tune on its config's test split;
+            the table then shows the test metrics. Defaults to False.
 
     Returns:
         list[dict]: The result records of :func:`finetune`, in run order.
@@ -406,8 +599,9 @@ def run_transfer(pretrain_source: str,
         moco_path = osp.join(weights_dir, 'mocov2_backbone.pth')
         inits.append(('mocov2', moco_path, extract(moco_ckpt, moco_path)[0]))
     if random_init:
-        inits.append(('random', None, None))
+        inits.append((BASELINE, None, None))
 
+    split = 'test' if test else 'val'
     jobs = [(config, init, seed) for config in downstream for init in inits
             for seed in seeds]
     records = []
@@ -418,16 +612,16 @@ def run_transfer(pretrain_source: str,
         print(f'[{index}/{len(jobs)}] {init} -> {config_name}, seed {seed} '
               f'(log: {run_dir}/transfer_stdout.log)', flush=True)
         record, reused = finetune(config, init, weights, weights_sha, seed,
-                                  run_dir, gpus, cfg_options)
+                                  run_dir, gpus, cfg_options, test=test)
         records.append(record)
-        shown = {k: record['metrics'][k] for k in shown_metrics([record])}
+        metrics = record[SPLIT_KEYS[split]]
+        shown = {k: metrics[k] for k in shown_metrics([dict(metrics=metrics)])}
         status = 'finished earlier' if reused else (
             f'done in {record["minutes"]:.1f} min')
         print(f'[{index}/{len(jobs)}] {status}: {shown}', flush=True)
 
-    with open(osp.join(work_dir, 'results.json'), 'w') as f:
-        json.dump(records, f, indent=2)
-    table = markdown_table(records)
+    _write_json(records, osp.join(work_dir, 'results.json'))
+    table = markdown_table(records, split)
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(table)
     print()

@@ -8,7 +8,8 @@ from mmengine.config import Config, DictAction
 
 from dense_contrast.apis.runner import (REPO_ROOT, RunError,
                                         downstream_command,
-                                        format_cfg_options, repo_path,
+                                        format_cfg_options, last_checkpoint,
+                                        package_script, repo_path,
                                         run_logged, train_command)
 
 SEG = osp.join(REPO_ROOT, 'configs', 'benchmarks', 'mmsegmentation',
@@ -41,6 +42,43 @@ def test_downstream_command_uses_the_package_script():
                       'train.py')
     assert cmd == [sys.executable, script, SEG, '--work-dir', 'w',
                    '--cfg-options', 'a=1']
+
+
+def test_downstream_command_with_checkpoint_runs_the_test_script(
+        monkeypatch):
+    import mmseg
+    monkeypatch.delenv('PORT', raising=False)
+    cfg = Config.fromfile(SEG)
+    script = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
+                      'test.py')
+    assert downstream_command(SEG, cfg, 'w', 1, {'a': 1},
+                              checkpoint='c.pth') == [
+        sys.executable, script, SEG, 'c.pth', '--work-dir', 'w',
+        '--cfg-options', 'a=1'
+    ]
+    assert downstream_command(SEG, cfg, 'w', 2, checkpoint='c.pth') == [
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        '--master_port=29500', script, SEG, 'c.pth', '--launcher', 'pytorch',
+        '--work-dir', 'w'
+    ]
+
+
+def test_package_script_rejects_unknown_tools_and_pretraining_tests():
+    cfg = Config.fromfile(SEG)
+    with pytest.raises(ValueError, match="tool must be 'train' or 'test', "
+                       "got 'eval'"):
+        package_script(cfg, 'eval')
+    pretraining = Config(dict(default_scope='dense_contrast'))
+    assert package_script(pretraining) == osp.join(REPO_ROOT, 'tools',
+                                                   'train.py')
+    with pytest.raises(RunError, match='pretraining configs have no test'):
+        package_script(pretraining, 'test')
+
+
+def test_last_checkpoint_reads_the_runner_pointer(tmp_path):
+    assert last_checkpoint(str(tmp_path)) is None
+    (tmp_path / 'last_checkpoint').write_text('/w/epoch_2.pth\n')
+    assert last_checkpoint(str(tmp_path)) == '/w/epoch_2.pth'
 
 
 def test_repo_path_names_a_missing_file():

@@ -10,6 +10,8 @@ Each tool in ``tools/`` parses its options and calls one of these:
 subprocess go through :func:`run_logged` (:mod:`.runner`).
 """
 from .benchmark import default_configs, run_benchmark, split_config_spec
+from .downstream import (finetune, pretrained_init_paths, read_metrics,
+                       read_test_metrics, run_fingerprint, run_test)
 from .runner import (REPO_ROOT, RunError, downstream_command,
                      format_cfg_options, last_checkpoint, package_script,
                      repo_path, run_logged, scalar_logs, train_command)
@@ -19,9 +21,8 @@ from .study import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS, StudySettings,
 from .study_report import METHODS
 from .train import (init_cpu_process_group, merge_train_options,
                     run_training)
-from .transfer import (extract, finetune, markdown_table, mean_difference,
-                       pretrained_init_paths, read_metrics, read_test_metrics,
-                       run_fingerprint, run_test, run_transfer)
+from .transfer import extract, run_transfer
+from .transfer_report import markdown_table, mean_difference
 from .visualize import load_model, source_image, write_pictures
 
 __all__ = [
@@ -31,10 +32,10 @@ __all__ = [
     'run_logged', 'scalar_logs', 'last_checkpoint',
     # train
     'merge_train_options', 'init_cpu_process_group', 'run_training',
-    # transfer
-    'extract', 'finetune', 'run_test', 'markdown_table', 'mean_difference',
+    # transfer: the chain, one fine-tune, the table
+    'extract', 'run_transfer', 'finetune', 'run_test',
     'pretrained_init_paths', 'read_metrics', 'read_test_metrics',
-    'run_fingerprint', 'run_transfer',
+    'run_fingerprint', 'markdown_table', 'mean_difference',
     # study
     'METHODS', 'TRANSFER_CONFIGS', 'STUDY_TRANSFER_OPTIONS', 'StudySettings',
     'run_study',

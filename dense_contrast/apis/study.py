@@ -12,8 +12,8 @@ overrides and a :class:`DenseProbeHook`). The probes (linear and k-NN mIoU
 of the last ResNet stage, fitted on toy scenes train images, scored on val
 images) run every ``probe_interval`` epochs inside the pretraining, and
 their values are read back from the run's own json log. The transfers go
-through :mod:`.transfer` (its ``extract`` and ``finetune``), which also
-keeps its finished runs. The method configs and ``tools/train.py`` come
+through :func:`.transfer.extract` and :func:`.downstream.finetune` (which
+keeps its finished runs). The method configs and ``tools/train.py`` come
 from the source checkout (:data:`.runner.REPO_ROOT`).
 
 Completable in parts: every finished unit (a pretraining run with its
@@ -36,10 +36,11 @@ from mmengine.logging import MMLogger
 
 from dense_contrast.datasets import ensure_toyscenes
 from dense_contrast.evaluation import DenseProbeSuite
-from . import transfer as transfer_api
+from .downstream import finetune
 from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
 from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
                            plot, summarise)
+from .transfer import extract
 
 TRANSFER_CONFIGS = [
     'configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
@@ -365,15 +366,15 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
     if result['checkpoint'] is not None:
         weights = osp.join(settings.work_dir, method, f'seed{seed}',
                            'backbone.pth')
-        sha, _ = transfer_api.extract(result['checkpoint'], weights)
+        sha, _ = extract(result['checkpoint'], weights)
     metrics = {}
     for config in settings.transfer_configs:
         name = osp.splitext(osp.basename(config))[0]
         run_dir = osp.join(settings.work_dir, method, f'seed{seed}', name)
         options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
         options.update(settings.transfer_cfg_options)
-        record, _ = transfer_api.finetune(config, method, weights, sha, seed,
-                                          run_dir, 1, options)
+        record, _ = finetune(config, method, weights, sha, seed, run_dir, 1,
+                             options)
         for key, value in record['metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
                 metrics[f'{name.split("_")[0]}/{key.split("/")[-1]}'] = value

@@ -6,7 +6,7 @@ from the pretrained weights and from random init. The table's numbers must
 be the ones the Runner's evaluator logged (its log text and its
 scalars.json), a second call must reuse the finished runs and a third, with
 a changed option, must run them again. The chain's pieces are tested in
-tests/test_apis/test_api_transfer.py.
+tests/test_apis/test_api_downstream.py and test_api_transfer_report.py.
 """
 import json
 import os

@@ -16,9 +16,10 @@ from .runner import (REPO_ROOT, RunError, downstream_command,
                      format_cfg_options, last_checkpoint, package_script,
                      repo_path, run_logged, scalar_logs, train_command)
 from .step_timing import Candidate, make_batch, reference_cfgs
-from .study import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS, StudySettings,
-                    run_study)
+from .study import run_study
 from .study_report import METHODS
+from .study_settings import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS,
+                             StudySettings)
 from .train import (init_cpu_process_group, merge_train_options,
                     run_training)
 from .transfer import extract, run_transfer

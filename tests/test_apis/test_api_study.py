@@ -1,5 +1,6 @@
-"""dense_contrast.apis.study: settings, run configs and the table (a quick
-study end to end: tests/test_evaluation/test_study.py)."""
+"""dense_contrast.apis.study_settings and study_report: settings, run
+configs and the table (a quick study end to end:
+tests/test_tools/test_study.py)."""
 import dataclasses
 import os.path as osp
 
@@ -7,8 +8,8 @@ import pytest
 from mmengine.config import Config
 
 from dense_contrast.apis.runner import REPO_ROOT
-from dense_contrast.apis.study import StudySettings, study_config
 from dense_contrast.apis.study_report import METHODS, markdown, summarise
+from dense_contrast.apis.study_settings import StudySettings, study_config
 
 
 def test_settings_defaults_and_quick():

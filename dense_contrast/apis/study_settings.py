@@ -1,0 +1,218 @@
+"""What the small study runs: its settings (:class:`StudySettings`, the
+options of ``tools/study.py``), the toy scenes it reads, the probes' settings
+and the config written for each pretraining run (the method's toy config
+with the study's equal budget and a :class:`DenseProbeHook`).
+:mod:`.study` runs the units.
+"""
+import dataclasses
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+
+from dense_contrast.datasets import ensure_toyscenes
+from .runner import RunError
+from .study_report import METHODS
+
+#: The study's downstream configs (toy Mask R-CNN and toy FCN).
+TRANSFER_CONFIGS = [
+    'configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
+    'configs/benchmarks/mmsegmentation/'
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
+]
+
+#: The study's transfer budget, per toy config (on top of the config's own
+#: settings; ``transfer_cfg_options`` comes after), smaller than the toy
+#: configs' so that the transfers fit the study's time: Mask R-CNN 2 epochs
+#: of 200 images (50 iterations), scored on 100 validation images; FCN 60
+#: iterations, scored on 100.
+STUDY_TRANSFER_OPTIONS = {
+    'mask-rcnn_r18_fpn_1xb8-2e_toyscenes': {
+        'train_dataloader.dataset.indices': 200,
+        'val_dataloader.dataset.indices': 100,
+    },
+    'fcn_r18-d8_1xb8-100i_toyscenes-128x128': {
+        'train_cfg.max_iters': 60,
+        'train_cfg.val_interval': 60,
+        'param_scheduler.0.end': 60,
+        'default_hooks.checkpoint.interval': 60,
+        'val_dataloader.dataset.indices': 100,
+    },
+}
+
+@dataclasses.dataclass
+class StudySettings:
+    """What the study runs; the fields are ``tools/study.py``'s options.
+
+    Args:
+        work_dir (str): Folder of every run and of the table. Defaults to
+            ``'work_dirs/study'``.
+        methods (list[str]): Keys of :data:`METHODS`. Defaults to all.
+        seeds (list[int]): Pretraining seeds. Defaults to [0, 1, 2].
+        data_root (str, optional): Toy scenes folder. Defaults to None:
+            ``data/toyscenes`` (with ``quick``: a tiny one in ``work_dir``).
+        epochs (int): Pretraining epochs. Defaults to 4.
+        num_images (int): Pretraining images (the first ones of train).
+            Defaults to 384.
+        batch_size (int): Images per step. Defaults to 32.
+        queue_len (int): Queue length K. Defaults to 512.
+        probe_interval (int): Epochs between probes. Defaults to 1.
+        probe_train (int): Probe fitting images. Defaults to 100.
+        probe_val (int): Probe scoring images. Defaults to 50.
+        no_transfer (bool): Skip the transfers. Defaults to False.
+        transfer_configs (list[str]): Downstream configs. Defaults to
+            :data:`TRANSFER_CONFIGS`.
+        transfer_seeds (list[int], optional): Seeds whose transfers run.
+            Defaults to None (every seed).
+        transfer_cfg_options (dict): Overrides of every transfer run.
+            Defaults to {}.
+        quick (bool): Tiny settings for a smoke test (2 epochs of 8 images
+            of 64 px, batch 4, K = 16, probes on 8 / 2 images, no
+            transfers); they replace the sizes given. Defaults to False.
+
+    Raises:
+        ValueError: If a size is below 1 (named as its option).
+    """
+    work_dir: str = 'work_dirs/study'
+    methods: List[str] = dataclasses.field(
+        default_factory=lambda: list(METHODS))
+    seeds: List[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    data_root: Optional[str] = None
+    epochs: int = 4
+    num_images: int = 384
+    batch_size: int = 32
+    queue_len: int = 512
+    probe_interval: int = 1
+    probe_train: int = 100
+    probe_val: int = 50
+    no_transfer: bool = False
+    transfer_configs: List[str] = dataclasses.field(
+        default_factory=lambda: list(TRANSFER_CONFIGS))
+    transfer_seeds: Optional[List[int]] = None
+    transfer_cfg_options: Dict[str, object] = dataclasses.field(
+        default_factory=dict)
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.epochs, self.num_images, self.batch_size = 2, 8, 4
+            self.queue_len, self.probe_train, self.probe_val = 16, 8, 2
+            self.no_transfer = True
+        for name in ('epochs', 'num_images', 'batch_size', 'queue_len',
+                     'probe_interval', 'probe_train', 'probe_val'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+
+
+def study_data_root(settings: StudySettings) -> str:
+    """The toy scenes folder of a study, generated when missing.
+
+    Args:
+        settings (StudySettings): The study.
+
+    Returns:
+        str: ``settings.data_root``; else, with ``quick``, a tiny set in
+        ``<work_dir>/toyscenes``; else ``data/toyscenes``.
+    """
+    if settings.data_root is not None:
+        root = settings.data_root
+        if not osp.isfile(osp.join(root, 'meta.json')):
+            ensure_toyscenes(root)
+    elif settings.quick:
+        root = osp.join(settings.work_dir, 'toyscenes')
+        ensure_toyscenes(root, num_train=16, num_val=4, num_test=4,
+                         img_size=64, progress=False)
+    else:
+        root = 'data/toyscenes'
+        ensure_toyscenes(root)
+    return root
+
+
+def probe_settings(settings: StudySettings, data_root: str) -> dict:
+    """Arguments of DenseProbeSuite / DenseProbeHook shared by all runs.
+
+    The 128 px toy images are read at 256 px so that layer4 gives an 8x8
+    grid: at the native 4x4 grid every cell is mostly background and the
+    k-NN vote labels (almost) everything background, whatever the
+    features. k = 5 for the same reason (small objects have few cells).
+    """
+    probe = dict(
+        data_root=osp.abspath(data_root),
+        num_train=settings.probe_train,
+        num_val=settings.probe_val)
+    if settings.quick:  # 64 px images: read layer3 (a 4x4 grid, not 2x2)
+        probe.update(stage=2, probes=[
+            dict(type='DenseLinearProbe', steps=20),
+            dict(type='DenseKNNProbe', k=5)
+        ])
+    else:
+        probe.update(img_scale=256, probes=[
+            dict(type='DenseLinearProbe'),
+            dict(type='DenseKNNProbe', k=5)
+        ])
+    return probe
+
+
+def study_config(config: str, settings: StudySettings, seed: int,
+                 data_root: str, run_dir: str) -> str:
+    """Write the config of one pretraining run and return its path.
+
+    The method's toy config with the study's equal budget: data, images,
+    batch, epochs (schedulers rescaled), queue length, seed, checkpoints
+    only at the end, and the probe hook.
+
+    Args:
+        config (str): The method's toy config.
+        settings (StudySettings): The study.
+        seed (int): The run's seed.
+        data_root (str): The toy scenes folder.
+        run_dir (str): The run's work dir (``study_config.py`` goes there).
+
+    Returns:
+        str: The written config.
+
+    Raises:
+        RunError: If a scheduler ends past the study's epochs.
+    """
+    cfg = Config.fromfile(config)
+    with open(osp.join(data_root, 'meta.json')) as f:
+        meta = json.load(f)
+    old_epochs = cfg.train_cfg.max_epochs
+    dataset = cfg.train_dataloader.dataset
+    dataset.update(
+        data_root=osp.abspath(data_root),
+        indices=settings.num_images,
+        **{k: meta[k]
+           for k in ('num_train', 'num_val', 'num_test', 'img_size', 'seed')})
+    cfg.train_dataloader.batch_size = settings.batch_size
+    if settings.quick:
+        cfg.train_dataloader.num_workers = 0
+        cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg.max_epochs = settings.epochs
+    for sched in cfg.get('param_scheduler', None) or []:
+        if sched.get('end') == old_epochs:
+            sched.end = settings.epochs
+            if 'T_max' in sched:
+                sched.T_max = settings.epochs - sched.get('begin', 0)
+        elif sched.get('end', 0) >= settings.epochs:
+            raise RunError(
+                f'{config}: a scheduler ends at epoch {sched.end}, past '
+                f'the study\'s {settings.epochs} epochs')
+    if 'queue_len' in cfg.model:
+        cfg.model.queue_len = settings.queue_len
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(
+            type='DenseProbeHook',
+            interval=settings.probe_interval,
+            **probe_settings(settings, data_root))
+    ]
+    os.makedirs(run_dir, exist_ok=True)
+    path = osp.join(run_dir, 'study_config.py')
+    cfg.dump(path)
+    return path

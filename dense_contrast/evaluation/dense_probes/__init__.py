@@ -40,9 +40,10 @@ split, IoU per class, classes absent from both labels and predictions are
 left out of the mean (NaN).
 
 Modules: :mod:`.metrics` (label resampling, confusion, mIoU),
-:mod:`.cells` (feature maps as rows of cells), :mod:`.linear` and
-:mod:`.knn` and :mod:`.correspondence` (the probes), :mod:`.features` (data and feature extraction),
-:mod:`.suite` (:class:`DenseProbeSuite`).
+:mod:`.cells` (feature maps as rows of cells), :mod:`.segmentation_probe`
+(what the two labelled probes share: fit, predict, score), :mod:`.linear`,
+:mod:`.knn` and :mod:`.correspondence` (the probes), :mod:`.features`
+(data and feature extraction), :mod:`.suite` (:class:`DenseProbeSuite`).
 
 Shape letters: N images, C channels, K classes, h x w a feature grid,
 H x W the label resolution, M bank rows, Q query rows.
@@ -55,12 +56,14 @@ from .knn import DenseKNNProbe, knn_vote
 from .linear import DenseLinearProbe
 from .metrics import (label_proportions, miou_from_confusion,
                       segmentation_confusion)
+from .segmentation_probe import SegmentationProbe
 from .suite import DenseProbeSuite
 
 __all__ = [
     'label_proportions', 'segmentation_confusion', 'miou_from_confusion',
     'knn_vote', 'extract_dense_features', 'load_segmentation_split',
-    'DenseLinearProbe', 'DenseKNNProbe', 'DenseProbeSuite',
+    'SegmentationProbe', 'DenseLinearProbe', 'DenseKNNProbe',
+    'DenseProbeSuite',
     'DenseCorrespondenceProbe', 'ViewPairs', 'correspondence_accuracy',
     'crop_views', 'sample_view_pairs', 'true_cells'
 ]

@@ -1,6 +1,6 @@
 """The dense k-NN probe: label each location by a weighted vote of its most
 similar locations of a labelled split."""
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -10,8 +10,7 @@ from torch import Tensor
 from dense_contrast.registry import METRICS
 
 from .cells import check_pair, to_cells, to_grid
-from .metrics import (label_proportions, miou_from_confusion,
-                      segmentation_confusion)
+from .segmentation_probe import SegmentationProbe
 
 __all__ = ['knn_vote', 'DenseKNNProbe']
 
@@ -72,7 +71,7 @@ def knn_vote(bank: Tensor,
 
 
 @METRICS.register_module()
-class DenseKNNProbe:
+class DenseKNNProbe(SegmentationProbe):
     """Dense k-NN retrieval: label each location of the evaluation split by
     its nearest locations of the fitting split.
 
@@ -102,8 +101,7 @@ class DenseKNNProbe:
                  max_bank: Optional[int] = None,
                  ignore_index: int = 255,
                  prefix: str = 'knn') -> None:
-        if num_classes < 2:
-            raise ValueError(f'num_classes must be >= 2, got {num_classes}')
+        super().__init__(num_classes, ignore_index, prefix)
         if k < 1 or temperature <= 0 or chunk_size < 1:
             raise ValueError(
                 'DenseKNNProbe needs k >= 1, temperature > 0 and '
@@ -111,13 +109,10 @@ class DenseKNNProbe:
                 f'chunk_size={chunk_size}')
         if max_bank is not None and max_bank < 1:
             raise ValueError(f'max_bank must be >= 1, got {max_bank}')
-        self.num_classes = num_classes
         self.k = k
         self.temperature = temperature
         self.chunk_size = chunk_size
         self.max_bank = max_bank
-        self.ignore_index = ignore_index
-        self.prefix = prefix
 
     def build_bank(self, feats: Tensor,
                    labels: Tensor) -> Tuple[Tensor, Tensor]:
@@ -131,9 +126,7 @@ class DenseKNNProbe:
             tuple[Tensor, Tensor]: Features (M, C) and proportions (M, K).
         """
         check_pair(feats, labels, 'DenseKNNProbe')
-        props = to_cells(
-            label_proportions(labels, feats.shape[-2:], self.num_classes,
-                              self.ignore_index))
+        props = self.cell_proportions(feats, labels)
         keep = props.sum(1) > 0
         bank, props = to_cells(feats)[keep], props[keep]
         if self.max_bank is not None and len(bank) > self.max_bank:
@@ -141,30 +134,19 @@ class DenseKNNProbe:
             bank, props = bank[idx], props[idx]
         return bank, props
 
-    @torch.no_grad()
-    def __call__(self, train_feats: Tensor, train_labels: Tensor,
-                 val_feats: Tensor, val_labels: Tensor) -> Dict[str, float]:
-        """Retrieve from one split, score on the other.
+    def predict(self, train_feats: Tensor, train_labels: Tensor,
+                val_feats: Tensor) -> Tensor:
+        """Votes of the bank of one split for the cells of the other.
 
         Args:
             train_feats (Tensor): Shape (N1, C, h, w).
             train_labels (Tensor): Shape (N1, H, W).
             val_feats (Tensor): Shape (N2, C, h', w').
-            val_labels (Tensor): Shape (N2, H', W').
 
         Returns:
-            dict[str, float]: ``{prefix}_mIoU`` and ``{prefix}_aAcc`` in
-            percent.
+            Tensor: Vote proportions, shape (N2, K, h', w').
         """
-        check_pair(val_feats, val_labels, 'DenseKNNProbe')
         bank, bank_labels = self.build_bank(train_feats, train_labels)
         votes = knn_vote(bank, bank_labels, to_cells(val_feats), self.k,
                          self.temperature, self.chunk_size)
-        result = miou_from_confusion(
-            segmentation_confusion(
-                to_grid(votes, val_feats), val_labels, self.num_classes,
-                self.ignore_index))
-        return {
-            f'{self.prefix}_mIoU': result['mIoU'],
-            f'{self.prefix}_aAcc': result['aAcc']
-        }
+        return to_grid(votes, val_feats)

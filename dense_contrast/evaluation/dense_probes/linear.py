@@ -1,20 +1,17 @@
 """The dense linear probe: a 1x1 convolution fitted on frozen features."""
-from typing import Dict
-
 import torch
 from torch import Tensor, nn
 
 from dense_contrast.registry import METRICS
 
 from .cells import check_pair, to_cells
-from .metrics import (label_proportions, miou_from_confusion,
-                      segmentation_confusion)
+from .segmentation_probe import SegmentationProbe
 
 __all__ = ['DenseLinearProbe']
 
 
 @METRICS.register_module()
-class DenseLinearProbe:
+class DenseLinearProbe(SegmentationProbe):
     """Linear probe on a frozen dense feature map: a 1x1 convolution.
 
     Fitting (full batch, so the result depends on the data only: zero
@@ -44,18 +41,14 @@ class DenseLinearProbe:
                  weight_decay: float = 1e-4,
                  ignore_index: int = 255,
                  prefix: str = 'linear') -> None:
-        if num_classes < 2:
-            raise ValueError(f'num_classes must be >= 2, got {num_classes}')
+        super().__init__(num_classes, ignore_index, prefix)
         if steps < 1 or lr <= 0 or weight_decay < 0:
             raise ValueError('DenseLinearProbe needs steps >= 1, lr > 0 and '
                              f'weight_decay >= 0; got steps={steps}, lr={lr},'
                              f' weight_decay={weight_decay}')
-        self.num_classes = num_classes
         self.steps = steps
         self.lr = lr
         self.weight_decay = weight_decay
-        self.ignore_index = ignore_index
-        self.prefix = prefix
 
     def fit(self, feats: Tensor, labels: Tensor) -> nn.Conv2d:
         """Fit the classifier.
@@ -69,9 +62,7 @@ class DenseLinearProbe:
             folded in, to apply to raw features.
         """
         check_pair(feats, labels, 'DenseLinearProbe.fit')
-        target = to_cells(
-            label_proportions(labels, feats.shape[-2:], self.num_classes,
-                              self.ignore_index))  # (M, K)
+        target = self.cell_proportions(feats, labels)  # (M, K)
         mass = target.sum(1)  # labelled fraction of each cell
         keep = mass > 0
         x = to_cells(feats.float())[keep]
@@ -107,28 +98,18 @@ class DenseLinearProbe:
             conv.bias.copy_(bias - folded @ mean)
         return conv
 
-    @torch.no_grad()
-    def __call__(self, train_feats: Tensor, train_labels: Tensor,
-                 val_feats: Tensor, val_labels: Tensor) -> Dict[str, float]:
-        """Fit on one split, score on the other.
+    def predict(self, train_feats: Tensor, train_labels: Tensor,
+                val_feats: Tensor) -> Tensor:
+        """Scores of the classifier fitted on one split (:meth:`fit`) for
+        the cells of the other.
 
         Args:
             train_feats (Tensor): Shape (N1, C, h, w).
             train_labels (Tensor): Shape (N1, H, W).
             val_feats (Tensor): Shape (N2, C, h', w').
-            val_labels (Tensor): Shape (N2, H', W').
 
         Returns:
-            dict[str, float]: ``{prefix}_mIoU`` and ``{prefix}_aAcc`` in
-            percent.
+            Tensor: Logits, shape (N2, K, h', w').
         """
-        check_pair(val_feats, val_labels, 'DenseLinearProbe')
         conv = self.fit(train_feats, train_labels)
-        scores = conv(val_feats.float())
-        result = miou_from_confusion(
-            segmentation_confusion(scores, val_labels, self.num_classes,
-                                   self.ignore_index))
-        return {
-            f'{self.prefix}_mIoU': result['mIoU'],
-            f'{self.prefix}_aAcc': result['aAcc']
-        }
+        return conv(val_feats.float())

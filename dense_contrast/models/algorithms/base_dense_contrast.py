@@ -9,7 +9,8 @@ from mmpretrain.models import BaseSelfSupervisor
 from torch import Tensor, nn
 
 from ..utils import (FeatureQueue, batch_shuffle, batch_unshuffle,
-                     build_parts, gather_locations, match_by_similarity)
+                     build_parts, dense_to_rows, gather_batch,
+                     gather_locations, match_by_similarity)
 
 # Load-time renames from mmpretrain's DenseCL/MoCo state dicts; the neck maps
 # its own names (see DenseProjectionNeck).
@@ -53,7 +54,9 @@ class BaseDenseContrast(BaseSelfSupervisor):
     inside the forward before the keys are computed, as in MoCo), a global
     and a dense :class:`FeatureQueue`, and the helpers subclasses compose:
     :meth:`encode_query`, :meth:`encode_key` (no gradient, shuffled BN
-    across processes) and :meth:`match_dense`.
+    across processes), :meth:`match_dense`, DenseCL's two terms
+    (:meth:`global_contrast_loss`, :meth:`dense_contrast_loss`) and
+    :meth:`push_keys`.
 
     Shapes: N images per process, C backbone channels, D projection dim,
     S = H * W locations, K queue length.
@@ -233,3 +236,47 @@ class BaseDenseContrast(BaseSelfSupervisor):
         (no gradient), shape (N, S), as :meth:`match_dense` uses it."""
         return match_by_similarity(
             self.matching_features(query), self.matching_features(key))
+
+    def global_contrast_loss(self, query: ViewEmbeddings,
+                             key: ViewEmbeddings) -> Tensor:
+        """DenseCL's global term (MoCo v2): InfoNCE of each global query
+        against its key, with the global queue as negatives.
+
+        Args:
+            query (ViewEmbeddings): Query view embeddings.
+            key (ViewEmbeddings): Key view embeddings of the same images.
+
+        Returns:
+            Tensor: Scalar loss (unweighted).
+        """
+        return self.head.loss(query.global_proj, key.global_proj,
+                              self.global_queue.feats)
+
+    def dense_contrast_loss(self, query: ViewEmbeddings,
+                            key: ViewEmbeddings) -> Tensor:
+        """DenseCL's dense term: InfoNCE of every query location against
+        its matched key location (:meth:`match_dense`), with the dense
+        queue of pooled keys as negatives.
+
+        Args:
+            query (ViewEmbeddings): Query view embeddings.
+            key (ViewEmbeddings): Key view embeddings of the same images.
+
+        Returns:
+            Tensor: Scalar loss (unweighted).
+        """
+        return self.head.loss(
+            dense_to_rows(query.dense_proj),
+            dense_to_rows(self.match_dense(query, key)),
+            self.dense_queue.feats)
+
+    def push_keys(self, key: ViewEmbeddings) -> None:
+        """Enqueue a step's keys, gathered over processes: global
+        projections into the global queue, pooled dense projections into
+        the dense queue (after the losses have read them).
+
+        Args:
+            key (ViewEmbeddings): Key view embeddings of the step.
+        """
+        self.global_queue.push(gather_batch(key.global_proj))
+        self.dense_queue.push(gather_batch(key.dense_pooled))

@@ -5,7 +5,6 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from dense_contrast.registry import MODELS
-from ..utils import dense_to_rows, gather_batch
 from .base_dense_contrast import BaseDenseContrast
 
 
@@ -83,14 +82,9 @@ class DenseCL(BaseDenseContrast):
         """
         query = self.encode_query(inputs[0])
         key = self.encode_key(inputs[1])
-        loss_single = self.head.loss(query.global_proj, key.global_proj,
-                                     self.global_queue.feats)
-        loss_dense = self.head.loss(
-            dense_to_rows(query.dense_proj),
-            dense_to_rows(self.match_dense(query, key)),
-            self.dense_queue.feats)
-        self.global_queue.push(gather_batch(key.global_proj))
-        self.dense_queue.push(gather_batch(key.dense_pooled))
+        loss_single = self.global_contrast_loss(query, key)
+        loss_dense = self.dense_contrast_loss(query, key)
+        self.push_keys(key)
         return dict(
             loss_single=(1 - self.loss_lambda) * loss_single,
             loss_dense=self.loss_lambda * loss_dense)

@@ -354,16 +354,16 @@ class DenseCLPP(BaseDenseContrast):
         Returns:
             Tensor: Scalar loss (unweighted).
         """
+        if negatives == 'pooled' and pooled is None:
+            # MoCo: DenseCL's term, pooled keys of past images.
+            return self.dense_contrast_loss(query, key)
         idx = self.match_index(query, key)  # N, S
         queries = dense_to_rows(query.dense_proj)
         positives = dense_to_rows(gather_locations(key.dense_proj, idx))
         num, _, grid = query.dense_proj.shape
         query_image = self._image_ids(
             num, queries.device).repeat_interleave(grid)
-        if negatives == 'pooled':
-            if pooled is None:  # MoCo: pooled keys of past images
-                return self.head.loss(queries, positives,
-                                      self.dense_queue.feats)
+        if negatives == 'pooled':  # SimCLR: pooled in-batch projections
             feats, images = pooled
             return self.head.loss(
                 queries, positives, feats.t(),
@@ -382,8 +382,7 @@ class DenseCLPP(BaseDenseContrast):
         """DenseCL's global term (MoCo) or SimCLR's symmetric NT-Xent."""
         q1, k2 = enc['q1'], enc['k2']
         if self.framework == 'moco':
-            return self.head.loss(q1.global_proj, k2.global_proj,
-                                  self.global_queue.feats)
+            return self.global_contrast_loss(q1, k2)
         q2 = enc['q2']
         queries = torch.cat([q1.global_proj, q2.global_proj])  # 2N, D
         positives = torch.cat([q2.global_proj, q1.global_proj])
@@ -441,9 +440,9 @@ class DenseCLPP(BaseDenseContrast):
 
     @torch.no_grad()
     def _push_keys(self, key: ViewEmbeddings) -> None:
-        """Enqueue the step's keys (after the losses read the queues)."""
-        self.global_queue.push(gather_batch(key.global_proj))
-        self.dense_queue.push(gather_batch(key.dense_pooled))
+        """Enqueue the step's keys (after the losses read the queues):
+        :meth:`push_keys`, plus single dense keys for ``'queue'``."""
+        self.push_keys(key)
         if self.dense_vector_queue is not None:
             num, _, grid = key.dense_proj.shape
             count = min(self.dense_enqueue_per_image, grid)

@@ -183,8 +183,8 @@ class DSC(BaseDenseContrast):
         weights = self.loss_weights
         losses = {}
         if weights['single'] > 0:
-            losses['loss_single'] = weights['single'] * self.head.loss(
-                query.global_proj, key.global_proj, self.global_queue.feats)
+            losses['loss_single'] = weights['single'] * \
+                self.global_contrast_loss(query, key)
         match = self.match_index(query, key)  # N, S
         # One (N * S, K) product with the dense queue serves both pixel
         # terms: each is a set of positives for the same query rows.
@@ -267,8 +267,7 @@ class DSC(BaseDenseContrast):
         query = self.encode_query(inputs[0])
         key = self.encode_key(inputs[1])
         losses = self.contrast(query, key)
-        self.global_queue.push(gather_batch(key.global_proj))
-        self.dense_queue.push(gather_batch(key.dense_pooled))
+        self.push_keys(key)
         return losses
 
     @torch.no_grad()

@@ -25,10 +25,6 @@ __all__ = [
 META_FILE = 'meta.json'
 LOCK_FILE = '.toyscenes.lock'
 
-# The parameters that define the content; meta.json must match them.
-_CONTENT_KEYS = ('version', 'seed', 'img_size', 'num_train', 'num_val',
-                 'num_test')
-
 
 def _coco_annotations(scene: Scene) -> List[dict]:
     """COCO annotation dicts (without ids) of the visible instances."""
@@ -196,12 +192,7 @@ def _generate_unlocked(root: str, num_train: int, num_val: int,
 
     meta = dict(
         name='toyscenes',
-        version=GENERATOR_VERSION,
-        seed=seed,
-        img_size=img_size,
-        num_train=num_train,
-        num_val=num_val,
-        num_test=num_test,
+        **_content(num_train, num_val, num_test, img_size, seed),
         test_seed=seed + TEST_SEED_OFFSET,
         min_visible_area=MIN_VISIBLE_AREA,
         classes=list(TOYSCENES_CLASSES),
@@ -235,6 +226,31 @@ def _locked(root: str) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def _content(num_train: int, num_val: int, num_test: int, img_size: int,
+             seed: int) -> dict:
+    """The parameters that define the content, as ``meta.json`` records
+    them (an existing folder must match them), generator version first.
+
+    Args:
+        num_train (int): Number of training images.
+        num_val (int): Number of validation images.
+        num_test (int): Number of test images.
+        img_size (int): Side of the square images in pixels.
+        seed (int): Seed.
+
+    Returns:
+        dict: ``version``, ``seed``, ``img_size``, ``num_train``,
+        ``num_val``, ``num_test``.
+    """
+    return dict(
+        version=GENERATOR_VERSION,
+        seed=seed,
+        img_size=img_size,
+        num_train=num_train,
+        num_val=num_val,
+        num_test=num_test)
+
+
 def _check_args(num_train: int, num_val: int, num_test: int, img_size: int,
                 seed: int) -> None:
     if seed < 0:
@@ -257,9 +273,9 @@ def generate_toyscenes(root: str,
                        progress: bool = True) -> dict:
     """Generate (or regenerate) the toy scenes data set under ``root``.
 
-    Existing ``train/``, ``val/``, ``test/`` and ``annotations/`` folders under ``root``
-    are replaced. ``meta.json`` is written last; its absence means "not
-    (completely) generated".
+    Existing ``train/``, ``val/``, ``test/`` and ``annotations/`` folders
+    under ``root`` are replaced. ``meta.json`` is written last; its absence
+    means "not (completely) generated".
 
     Args:
         root (str): Output folder.
@@ -297,9 +313,17 @@ def _read_meta(root: str) -> Optional[dict]:
 
 
 def _check_meta(root: str, meta: dict, wanted: dict) -> None:
+    """Raise :class:`ToyScenesMismatchError` unless ``meta`` (read from
+    ``root``) holds the ``wanted`` content parameters (:func:`_content`).
+
+    Args:
+        root (str): The data folder, for the message.
+        meta (dict): Its ``meta.json``.
+        wanted (dict): The requested content parameters.
+    """
     diffs = [
-        f'{key}={meta.get(key)!r} (requested {wanted[key]!r})'
-        for key in _CONTENT_KEYS if meta.get(key) != wanted[key]
+        f'{key}={meta.get(key)!r} (requested {value!r})'
+        for key, value in wanted.items() if meta.get(key) != value
     ]
     if diffs:
         raise ToyScenesMismatchError(
@@ -343,13 +367,7 @@ def ensure_toyscenes(root: str,
             version.
     """
     _check_args(num_train, num_val, num_test, img_size, seed)
-    wanted = dict(
-        version=GENERATOR_VERSION,
-        seed=seed,
-        img_size=img_size,
-        num_train=num_train,
-        num_val=num_val,
-        num_test=num_test)
+    wanted = _content(num_train, num_val, num_test, img_size, seed)
     meta = _read_meta(root)
     if meta is None:
         with _locked(root):

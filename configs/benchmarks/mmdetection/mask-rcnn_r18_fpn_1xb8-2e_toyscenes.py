@@ -17,11 +17,15 @@ classes = ('disc', 'square', 'triangle', 'ring', 'cross', 'star')
 num_classes = len(classes)
 img_size = 128
 channels = 128  # FPN and head width (256 in the R50 config)
+base_channels = 16  # ResNet-18 at a quarter width, as the toy pretraining
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
     backbone=dict(
         depth=18,
+        # The pretraining toy backbone's width (a quarter of ResNet-18's).
+        base_channels=base_channels,
+        stem_channels=base_channels,
         frozen_stages=-1,
         norm_cfg=norm_cfg,
         norm_eval=False,
@@ -29,7 +33,7 @@ model = dict(
             type='Pretrained',
             checkpoint='work_dirs/demo_densecl_toyscenes/backbone.pth')),
     neck=dict(
-        in_channels=[64, 128, 256, 512],
+        in_channels=[16, 32, 64, 128],  # C2-C5 of that backbone
         out_channels=channels,
         norm_cfg=norm_cfg),
     rpn_head=dict(
@@ -103,11 +107,18 @@ val_dataloader = dict(
         data_prefix=dict(img='val/images/'),
         indices=100,
         pipeline=test_pipeline))
-test_dataloader = val_dataloader
+# The held-out test split (what `tools/transfer.py --test` scores).
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(
+        val_dataloader['dataset'],
+        ann_file='annotations/instances_test.json',
+        data_prefix=dict(img='test/images/')))
 val_evaluator = dict(
     ann_file=data_root + 'annotations/instances_val.json',
     metric=['bbox', 'segm'])
-test_evaluator = val_evaluator
+test_evaluator = dict(
+    val_evaluator, ann_file=data_root + 'annotations/instances_test.json')
 
 # CPU budget: 240 of the 2,000 training images for 2 epochs (60
 # iterations of 8 images, about 2 minutes on 2 cores), evaluated at the end

@@ -2,7 +2,7 @@
 # when it is missing or out of date (tools/setup_env.sh, idempotent).
 PY := .venv/bin/python
 STAMP := .venv/.dense_contrast-setup
-DEMO_CONFIG ?= configs/densecl/densecl_resnet18_1xb32-coslr-8e_toyscenes.py
+DEMO_CONFIG ?= configs/densecl/densecl_resnet18_1xb32-coslr-20e_toyscenes.py
 DEMO_DIR ?= work_dirs/demo_densecl_toyscenes
 PYTEST_ARGS ?=
 

@@ -1,7 +1,7 @@
 """Pretrain a model from a config with mmengine's Runner.
 
 Examples:
-    python tools/train.py configs/densecl/densecl_resnet18_1xb32-coslr-8e_toyscenes.py
+    python tools/train.py configs/densecl/densecl_resnet18_1xb32-coslr-20e_toyscenes.py
     python tools/train.py CONFIG --resume            # latest checkpoint in work_dir
     python tools/train.py CONFIG --resume PATH.pth   # a given checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=16

@@ -12,8 +12,8 @@ Examples::
     # From a pretraining config (pretrains first, resuming an unfinished
     # run), with an mmpretrain MoCo v2 baseline pretrained on the same data,
     # three seeds, 8 GPUs per run:
-    python tools/transfer.py configs/densecl/densecl_resnet18_1xb32-coslr-8e_toyscenes.py \\
-        --mocov2 configs/mocov2/mocov2_resnet18_1xb32-coslr-8e_toyscenes.py \\
+    python tools/transfer.py configs/densecl/densecl_resnet18_1xb32-coslr-20e_toyscenes.py \\
+        --mocov2 configs/mocov2/mocov2_resnet18_1xb32-coslr-20e_toyscenes.py \\
         --downstream CFG [CFG ...] --seeds 0 1 2 --gpus 8
 
 Outputs under ``--work-dir``: ``weights/<init>_backbone.pth`` (extracted

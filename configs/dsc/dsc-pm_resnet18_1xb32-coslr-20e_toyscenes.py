@@ -1,18 +1,22 @@
-# DSC-PM on the embedded toy scenes: ResNet-18, 96 px views (a 3x3 grid),
-# one process with 32 images, 8 epochs; same settings as the DenseCL toy
-# config so the two compare. The data is generated under data/toyscenes on
-# first use.
+# DSC-PM on the embedded toy scenes at the toy scale (toy_resnet18.py),
+# 160 px views (a 5x5 grid), one process with 32 images, 20 epochs; same
+# settings as the DenseCL toy config so the two compare. The data is
+# generated under data/toyscenes on first use.
 _base_ = [
     '../_base_/models/dsc_r50.py',
+    '../_base_/models/toy_resnet18.py',
     '../_base_/datasets/toyscenes_bs32_mocov2.py',
-    '../_base_/schedules/sgd_coslr_8e_toyscenes.py',
+    '../_base_/schedules/sgd_coslr_20e_toyscenes.py',
     '../_base_/default_runtime.py',
 ]
 
 model = dict(
-    queue_len=4096,
-    backbone=dict(depth=18),
-    neck=dict(in_channels=512, hid_channels=512),
+    queue_len=_base_.toy_queue_len,
+    momentum=_base_.toy_momentum,
+    backbone=_base_.toy_backbone,
+    neck=dict(
+        in_channels=_base_.toy_c5_channels,
+        hid_channels=_base_.toy_c5_channels),
     semantic_head=dict(
         type='PrototypeSemanticHead',
         num_prototypes=8,  # 6 object classes + background

@@ -7,18 +7,18 @@ from typing import Dict, List, Sequence, Tuple
 METHODS = {
     'random': ('random init', None),
     'mocov2': ('MoCo v2 (mmpretrain)',
-               'configs/mocov2/mocov2_resnet18_1xb32-coslr-8e_toyscenes.py'),
+               'configs/mocov2/mocov2_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'densecl': ('DenseCL', 'configs/densecl/'
-                'densecl_resnet18_1xb32-coslr-8e_toyscenes.py'),
+                'densecl_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'dsc_km': ('DSC-KM',
-               'configs/dsc/dsc-km_resnet18_1xb32-coslr-8e_toyscenes.py'),
+               'configs/dsc/dsc-km_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'dsc_pm': ('DSC-PM',
-               'configs/dsc/dsc-pm_resnet18_1xb32-coslr-8e_toyscenes.py'),
+               'configs/dsc/dsc-pm_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'mcl': ('MCL',
-            'configs/mcl/mcl_resnet18_1xb32-lars-coslr-8e_toyscenes.py'),
+            'configs/mcl/mcl_resnet18_1xb32-lars-coslr-20e_toyscenes.py'),
     'densecl_pp': ('DenseCL++',
                    'configs/densecl_pp/'
-                   'densecl-pp_resnet18_1xb32-coslr-8e_toyscenes.py'),
+                   'densecl-pp_resnet18_1xb32-coslr-20e_toyscenes.py'),
 }
 
 #: Transfer metrics shown in the table (name endings).

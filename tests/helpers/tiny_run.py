@@ -4,7 +4,7 @@ import os.path as osp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
 BATCH = 2
 EPOCHS = 2
 

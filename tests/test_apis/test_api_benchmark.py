@@ -27,7 +27,7 @@ model = dict(queue_len=16, neck=dict(hid_channels=16))
 def test_default_configs_cover_r50_and_toy():
     configs = benchmark.default_configs()
     assert 'configs/densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py' in configs
-    assert ('configs/densecl/densecl_resnet18_1xb32-coslr-8e_toyscenes.py'
+    assert ('configs/densecl/densecl_resnet18_1xb32-coslr-20e_toyscenes.py'
             in configs)
 
 
@@ -36,7 +36,7 @@ def test_benchmark_writes_table_and_json(tmp_path):
     config = tmp_path / 'densecl_tiny.py'
     config.write_text(
         TINY.format(base=osp.join(ROOT, 'configs', 'densecl',
-                                  'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')))
+                                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')))
     out_dir = tmp_path / 'out'
     results = benchmark.run_benchmark([str(config)], rounds=2, warmup=0,
                                       batch=2, source_size=64,

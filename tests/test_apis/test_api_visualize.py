@@ -64,7 +64,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 
 def test_dsc_cluster_map(tmp_path):
     config = osp.join(ROOT, 'configs', 'dsc',
-                      'dsc-km_resnet18_1xb32-coslr-8e_toyscenes.py')
+                      'dsc-km_resnet18_1xb32-coslr-20e_toyscenes.py')
     model = MODELS.build(Config.fromfile(config).model)
     checkpoint = str(tmp_path / 'dsc.pth')
     torch.save(dict(state_dict=model.state_dict()), checkpoint)

@@ -29,10 +29,12 @@ R50_CONFIGS = [
     'mmsegmentation/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py',
     'mmpretrain/resnet50_linear-8xb32-steplr-100e_in1k.py',
 ]
-TOY_CONFIGS = [
-    'mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
-    'mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
-]
+TOY_CONFIGS = sorted(
+    osp.relpath(p, BENCH)
+    for p in glob.glob(osp.join(BENCH, '*', '*_toyscenes*.py')))
+# The pretraining config whose backbone the toy transfers take.
+TOY_PRETRAIN = osp.join(ROOT, 'configs', 'densecl',
+                        'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
 SCOPES = dict(mmdetection='mmdet', mmsegmentation='mmseg',
               mmpretrain='mmpretrain')
 
@@ -153,7 +155,7 @@ def test_r50_config_loads_extracted_weights(name, densecl_r50_backbone):
 
 
 @pytest.mark.parametrize('name', TOY_CONFIGS)
-def test_toy_config_metainfo_and_r18_weights(name, tmp_path):
+def test_toy_config_metainfo_and_pretrained_weights(name, tmp_path):
     cfg = Config.fromfile(osp.join(BENCH, name))
     classes = tuple(cfg.train_dataloader.dataset.metainfo.classes)
     if 'mmseg' in name:
@@ -163,10 +165,12 @@ def test_toy_config_metainfo_and_r18_weights(name, tmp_path):
         assert cfg.model.backbone.type == 'ResNet'
     else:
         assert classes == TOYSCENES_CLASSES
-    # An R18 checkpoint of the toy DenseCL config loads without key errors.
+    # A backbone of the toy DenseCL config loads without key errors.
     from mmpretrain.models import ResNet
     torch.manual_seed(0)
-    source = ResNet(depth=18)
+    backbone_cfg = Config.fromfile(TOY_PRETRAIN).model.backbone.to_dict()
+    assert backbone_cfg.pop('type') == 'ResNet'
+    source = ResNet(**backbone_cfg)
     torch.save(dict(state_dict={f'backbone.{k}': v
                                 for k, v in source.state_dict().items()}),
                str(tmp_path / 'r18.pth'))

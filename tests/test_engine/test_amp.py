@@ -27,7 +27,7 @@ TOY_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*',
                                         '*_toyscenes.py')))
 BATCH = 2
 DENSECL_TOY = osp.join(ROOT, 'configs', 'densecl',
-                       'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+                       'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
 
 
 def _ids(paths):
@@ -224,7 +224,7 @@ def test_train_amp_on_cpu(tmp_path, tiny_toyscenes):
     assert done.returncode == 0, log[-4000:]
     assert 'loss_dense' in log
     dumped = Config.fromfile(
-        work_dir / 'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+        work_dir / 'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
     assert dumped.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
     saved = torch.load(work_dir / 'epoch_1.pth')
     assert saved['meta']['iter'] == toy_args['num_train'] // 4

@@ -10,7 +10,7 @@ import dense_contrast  # noqa: F401
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
 
 
 class _RecordLosses(Hook):

@@ -238,7 +238,7 @@ def test_lars_excludes_every_norm_and_bias_parameter():
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     cfg = Config.fromfile(
-        'configs/mcl/mcl_resnet18_1xb32-lars-coslr-8e_toyscenes.py')
+        'configs/mcl/mcl_resnet18_1xb32-lars-coslr-20e_toyscenes.py')
     model = _build()
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert type(wrapper.optimizer).__name__ == 'LARS'

@@ -23,7 +23,7 @@ from dense_contrast.apis import merge_train_options
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-8e_toyscenes.py')
+                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
 EPOCHS = 3
 BATCH = 4
 

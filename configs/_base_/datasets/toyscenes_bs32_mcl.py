@@ -1,6 +1,7 @@
 # The toy scenes (see toyscenes_bs32.py), MCL's eight views per image
-# (mcl_8views.py) with 96 px crops, 32 images per batch. 96 px views give
-# 3x3 windows (96 = 3 x 32); tiles are 96, 48, 24 and 12 px.
+# (mcl_8views.py) with the toy crop size (160 px), 32 images per batch.
+# 160 px views give 5x5 windows (160 = 5 x 32); tiles are 160, 80, 40 and
+# 20 px.
 _base_ = ['./toyscenes_bs32.py', './mcl_8views.py']
 
 # mcl_8views.py's pipeline with every crop at the toy size.

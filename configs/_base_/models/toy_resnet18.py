@@ -1,0 +1,19 @@
+# The toy scale every method's toy config shares (variables only; the method
+# configs put them into their models).
+#
+# Backbone: ResNet-18 at a quarter of its width (16 stem and base channels,
+# 128 at C5). With the toy views of 160 px (a 5x5 grid at C5, see
+# ../datasets/toyscenes_bs32.py) a step costs about a quarter of a
+# full-width ResNet-18 on 96 px views (a 3x3 grid, most of its cells
+# background). mmdet's and mmseg's ResNet take the same two arguments, so
+# the toy transfer configs load the extracted weights unchanged.
+toy_backbone = dict(depth=18, base_channels=16, stem_channels=16)
+toy_c5_channels = 128
+# Queue of 256 keys: 8 batches, an eighth of an epoch of the 2,000 training
+# images. A queue longer than an epoch holds each image's own earlier keys
+# among its negatives (the known small-data failure of MoCo-style queues).
+toy_queue_len = 256
+# Momentum of the key encoder. MoCo's m = 0.999 averages over about 1,000
+# steps, longer than a toy run, so the key encoder would stay near its
+# initialisation; 0.99 averages over about 100 steps.
+toy_momentum = 0.99

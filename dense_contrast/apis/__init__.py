@@ -16,8 +16,8 @@ from .runner import (REPO_ROOT, RunError, downstream_command,
                      format_cfg_options, last_checkpoint, package_script,
                      repo_path, run_logged, scalar_logs, train_command)
 from .step_timing import Candidate, make_batch, reference_cfgs
-from .study import run_study
-from .study_report import METHODS
+from .study import probe_curve, run_study
+from .study_report import METHODS, probe_table
 from .study_settings import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS,
                              StudySettings)
 from .train import (init_cpu_process_group, merge_train_options,
@@ -39,7 +39,7 @@ __all__ = [
     'run_fingerprint', 'markdown_table', 'mean_difference',
     # study
     'METHODS', 'TRANSFER_CONFIGS', 'STUDY_TRANSFER_OPTIONS', 'StudySettings',
-    'run_study',
+    'run_study', 'probe_curve', 'probe_table',
     # benchmark
     'default_configs', 'split_config_spec', 'run_benchmark', 'Candidate',
     'make_batch', 'reference_cfgs',

@@ -150,3 +150,39 @@ def plot(records: Dict[str, List[dict]], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def probe_table(curve: Dict[int, Dict[str, float]]) -> str:
+    """The probes of one run before training and after its last probed
+    epoch, with the difference (see :func:`.study.probe_curve`).
+
+    The probe at epoch 0 (``DenseProbeHook(before_train=True)``) is the
+    random-init baseline of the same run: the same backbone before its
+    first step.
+
+    Args:
+        curve (dict[int, dict[str, float]]): Epoch -> probe name -> value.
+
+    Returns:
+        str: A markdown table, one row per probe value.
+
+    Raises:
+        ValueError: If the curve has no epoch 0 or no later epoch.
+    """
+    if 0 not in curve or len(curve) < 2:
+        raise ValueError(
+            'probe_table needs the probes before training (epoch 0, '
+            'DenseProbeHook(before_train=True)) and after a later epoch; '
+            f'found epochs {sorted(curve)}')
+    last = max(curve)
+    lines = [
+        f'| probe | random init (epoch 0) | after epoch {last} | difference |',
+        '| --- | ---: | ---: | ---: |'
+    ]
+    for name, before in curve[0].items():
+        after = curve[last].get(name)
+        if after is None:
+            continue
+        lines.append(f'| {name} | {before:.2f} | {after:.2f} | '
+                     f'{after - before:+.2f} |')
+    return '\n'.join(lines) + '\n'

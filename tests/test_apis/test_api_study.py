@@ -8,7 +8,8 @@ import pytest
 from mmengine.config import Config
 
 from dense_contrast.apis.runner import REPO_ROOT
-from dense_contrast.apis.study_report import METHODS, markdown, summarise
+from dense_contrast.apis.study_report import (METHODS, markdown, probe_table,
+                                              summarise)
 from dense_contrast.apis.study_settings import StudySettings, study_config
 
 
@@ -62,3 +63,21 @@ def test_table_means_and_single_seeds():
                             'fcn/mIoU |')
     assert '| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | 30.00 (n = 1) |' \
         in table
+
+
+def test_probe_table_compares_the_last_epoch_with_epoch_0():
+    curve = {
+        0: dict(linear_mIoU=14.0, knn_mIoU=13.5, corr_acc=50.0),
+        6: dict(linear_mIoU=15.0, knn_mIoU=16.0, corr_acc=55.0),
+        12: dict(linear_mIoU=15.5, knn_mIoU=18.25, corr_acc=58.5),
+    }
+    lines = probe_table(curve).strip().splitlines()
+    assert lines[0] == ('| probe | random init (epoch 0) | after epoch 12 '
+                        '| difference |')
+    assert lines[2:] == [
+        '| linear_mIoU | 14.00 | 15.50 | +1.50 |',
+        '| knn_mIoU | 13.50 | 18.25 | +4.75 |',
+        '| corr_acc | 50.00 | 58.50 | +8.50 |',
+    ]
+    with pytest.raises(ValueError, match='epoch 0'):
+        probe_table({12: curve[12]})

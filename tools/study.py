@@ -1,19 +1,18 @@
 """Small-scale study of every method on the toy scenes: dense probes during
 pretraining, then the toy Mask R-CNN / FCN transfers, over several seeds.
 
-Sizing (defaults): ResNet-18 (the toy configs' backbone), the methods' own
-96 px views of the 128 px toy scenes, the first 384 training images, batch
-32, 4 epochs (48 iterations, a cosine schedule over them), queues of 512
-keys; probes on 100 train / 50 val images read at 256 px (an 8x8 layer4
-grid; k-NN with k = 5); the transfers at a smaller budget than the toy configs'
-(``STUDY_TRANSFER_OPTIONS``; ``--transfer-cfg-options`` overrides it).
-Measured on 2 free CPU cores: 21 pretraining runs with their probes take
-about 40 minutes (1.3 to 1.7 min each, MCL 4.5) and a pair of transfers 2
-to 3.5 minutes, so ``--transfer-seeds 0`` (the README's table) takes about
-56 minutes; transfers for every seed add about 40.
+Sizing (defaults): the methods' toy configs (the toy scale: a quarter-width
+ResNet-18, 160 px views of the 128 px toy scenes) on the first 384
+training images, batch 32, 4 epochs (48 iterations, a cosine schedule over
+them), queues of 256 keys; probes on 100 train / 50 val images read at
+256 px (k-NN with k = 5); the transfers at a smaller budget than the toy
+configs' (``STUDY_TRANSFER_OPTIONS``; ``--transfer-cfg-options`` overrides
+it). These defaults are below the toy configs' own 20 epochs on 2,000
+images (see docs/evaluation.md); ``--epochs`` and ``--num-images`` raise
+them.
 Units run seed by seed (every method's seed 0 first), so a study stopped
 early still compares every method; finished units are kept and skipped
-when the command runs again. Measured figures are in the README. The work
+when the command runs again. The work
 is done by :mod:`dense_contrast.apis.study`.
 
 Examples::
@@ -48,7 +47,7 @@ def parse_args(argv: Optional[List[str]] = None) -> StudySettings:
     p.add_argument('--num-images', type=int, default=384,
                    help='pretraining images (the first ones of train)')
     p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--queue-len', type=int, default=512)
+    p.add_argument('--queue-len', type=int, default=256)
     p.add_argument('--probe-interval', type=int, default=1)
     p.add_argument('--probe-train', type=int, default=100)
     p.add_argument('--probe-val', type=int, default=50)

@@ -57,7 +57,9 @@ class StudySettings:
         num_images (int): Pretraining images (the first ones of train).
             Defaults to 384.
         batch_size (int): Images per step. Defaults to 32.
-        queue_len (int): Queue length K. Defaults to 512.
+        queue_len (int): Queue length K. Defaults to 256 (the toy scale;
+            under the number of images, so no image meets its own earlier
+            keys among its negatives).
         probe_interval (int): Epochs between probes. Defaults to 1.
         probe_train (int): Probe fitting images. Defaults to 100.
         probe_val (int): Probe scoring images. Defaults to 50.
@@ -83,7 +85,7 @@ class StudySettings:
     epochs: int = 4
     num_images: int = 384
     batch_size: int = 32
-    queue_len: int = 512
+    queue_len: int = 256
     probe_interval: int = 1
     probe_train: int = 100
     probe_val: int = 50

@@ -18,7 +18,7 @@ def test_settings_defaults_and_quick():
     assert settings.work_dir == 'work_dirs/study'
     assert settings.methods == list(METHODS)
     assert (settings.epochs, settings.batch_size, settings.queue_len) == (
-        4, 32, 512)
+        4, 32, 256)
     quick = StudySettings(quick=True, epochs=10)
     assert (quick.epochs, quick.num_images, quick.batch_size) == (2, 8, 4)
     assert quick.no_transfer

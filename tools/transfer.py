@@ -2,12 +2,13 @@
 
 Examples::
 
-    # From a pretraining checkpoint, to the toy Mask R-CNN and FCN, against
-    # random initialisation:
-    python tools/transfer.py work_dirs/my_run/epoch_8.pth \\
-        --downstream configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py \\
-                     configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-100i_toyscenes-128x128.py \\
-        --random-init --work-dir work_dirs/transfer_my_run
+    # From a pretraining checkpoint, to the toy FCN with a frozen backbone
+    # and with 5 % of the labels, against random initialisation, scored on
+    # the held-out test split:
+    python tools/transfer.py work_dirs/my_run/epoch_20.pth \\
+        --downstream configs/benchmarks/mmsegmentation/fcn-linear_r18-d8_1xb8-1000i_toyscenes-128x128.py \\
+                     configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-1000i_toyscenes-5pct-128x128.py \\
+        --random-init --test --work-dir work_dirs/transfer_my_run
 
     # From a pretraining config (pretrains first, resuming an unfinished
     # run), with an mmpretrain MoCo v2 baseline pretrained on the same data,

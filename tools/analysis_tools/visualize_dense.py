@@ -6,7 +6,7 @@ Writes ``pca.png`` (first principal components of the last feature map),
 
 Examples::
 
-    python tools/analysis_tools/visualize_dense.py CONFIG work_dirs/run/epoch_8.pth \\
+    python tools/analysis_tools/visualize_dense.py CONFIG work_dirs/run/epoch_20.pth \\
         --toyscene-index 3 --out-dir work_dirs/run/vis
     python tools/analysis_tools/visualize_dense.py CONFIG CKPT --image photo.jpg --size 448
 """

@@ -99,9 +99,12 @@ def _map_ordered(func: Callable, tasks: list, num_workers: int,
             if progress_update:
                 progress_update()
         return results
-    # fork: the children inherit the imported modules, while spawn would
-    # re-import the whole OpenMMLab stack in every worker (seconds each).
-    method = 'fork' if 'fork' in mp.get_all_start_methods() else None
+    # spawn, not fork: a forked child inherits the parent's locks but not
+    # the threads holding them, and after torch has started its thread
+    # pools a forked worker could wait forever on such a lock (seen: a test
+    # suite hung here). Spawned workers import the package afresh, a few
+    # seconds once per pool.
+    method = 'spawn'
     chunksize = max(1, len(tasks) // (num_workers * 8))
     results = []
     with mp.get_context(method).Pool(num_workers) as pool:

@@ -4,7 +4,8 @@
 # classifier per location, upsampled bilinearly), no auxiliary head:
 # the score measures what the representation holds, not what fine-tuning
 # adds. All 2,000 training images, 1,000 iterations of 8, SGD lr 0.01,
-# poly 0.9. See configs/_base_/benchmarks/fcn_r18-d8_toyscenes.py.
+# poly 0.9 (the base's schedule). See
+# configs/_base_/benchmarks/fcn_r18-d8_toyscenes.py.
 _base_ = ['../../_base_/benchmarks/fcn_r18-d8_toyscenes.py']
 
 model = dict(
@@ -15,17 +16,3 @@ model = dict(
         channels=8 * _base_.base_channels,
         norm_cfg=None),
     auxiliary_head=None)
-
-max_iters = 1000
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(
-        type='PolyLR',
-        eta_min=1e-4,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
-]
-default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))

@@ -3,9 +3,10 @@
 #
 # Backbone: ResNet-18 at a quarter of its width (16 stem and base channels,
 # 128 at C5). With the toy views of 160 px (a 5x5 grid at C5, see
-# ../datasets/toyscenes_bs32.py) a step costs about a quarter of a
-# full-width ResNet-18 on 96 px views (a 3x3 grid, most of its cells
-# background). mmdet's and mmseg's ResNet take the same two arguments, so
+# ../datasets/toyscenes_bs32.py) its forward and backward cost about a
+# quarter of a full-width ResNet-18's on 96 px views (a 3x3 grid, most of
+# its cells background): 0.23 s against 0.89 s for 64 views on 2 CPU cores;
+# a whole DenseCL step, data loading included, about 0.5 s against 0.8 s. mmdet's and mmseg's ResNet take the same two arguments, so
 # the toy transfer configs load the extracted weights unchanged.
 toy_backbone = dict(depth=18, base_channels=16, stem_channels=16)
 toy_c5_channels = 128

@@ -11,7 +11,7 @@ subprocess go through :func:`run_logged` (:mod:`.runner`).
 """
 from .benchmark import default_configs, run_benchmark, split_config_spec
 from .downstream import (finetune, pretrained_init_paths, read_metrics,
-                       read_test_metrics, run_fingerprint, run_test)
+                         read_test_metrics, run_fingerprint, run_test)
 from .runner import (REPO_ROOT, RunError, downstream_command,
                      format_cfg_options, last_checkpoint, package_script,
                      repo_path, run_logged, scalar_logs, train_command)

@@ -42,6 +42,7 @@ STUDY_TRANSFER_OPTIONS = {
     },
 }
 
+
 @dataclasses.dataclass
 class StudySettings:
     """What the study runs; the fields are ``tools/study.py``'s options.

@@ -81,7 +81,8 @@ train_dataloader = dict(
     dataset=dict(
         toy_dataset,
         _delete_=True,  # replace the VOC dataset of the base config
-        data_prefix=dict(img_path='train/images', seg_map_path='train/semantic'),
+        data_prefix=dict(
+            img_path='train/images', seg_map_path='train/semantic'),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=16,

@@ -6,7 +6,8 @@
 # ../datasets/toyscenes_bs32.py) its forward and backward cost about a
 # quarter of a full-width ResNet-18's on 96 px views (a 3x3 grid, most of
 # its cells background): 0.23 s against 0.89 s for 64 views on 2 CPU cores;
-# a whole DenseCL step, data loading included, about 0.5 s against 0.8 s. mmdet's and mmseg's ResNet take the same two arguments, so
+# a whole DenseCL step, data loading included, about 0.5 s against 0.8 s.
+# mmdet's and mmseg's ResNet take the same two arguments, so
 # the toy transfer configs load the extracted weights unchanged.
 toy_backbone = dict(depth=18, base_channels=16, stem_channels=16)
 toy_c5_channels = 128

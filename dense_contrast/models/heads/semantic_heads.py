@@ -19,7 +19,6 @@ from ..losses import at_least_float32
 from ..utils.clustering import Clustering, cosine_kmeans, sinkhorn_knopp
 
 
-
 def _check_temperature(temperature: float) -> None:
     if not temperature > 0:
         raise ValueError(f'temperature must be > 0, got {temperature}')

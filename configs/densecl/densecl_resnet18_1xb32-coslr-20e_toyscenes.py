@@ -10,13 +10,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-model = dict(
-    queue_len=_base_.toy_queue_len,
-    momentum=_base_.toy_momentum,
-    backbone=_base_.toy_backbone,
-    neck=dict(
-        in_channels=_base_.toy_c5_channels,
-        hid_channels=_base_.toy_c5_channels))
+model = dict(**_base_.toy_dense_core)
 
 default_hooks = dict(
     logger=dict(interval=10),

@@ -10,14 +10,9 @@ _base_ = [
 ]
 
 model = dict(
-    queue_len=_base_.toy_queue_len,
+    **_base_.toy_dense_core,
     dense_queue_len=_base_.toy_queue_len,
     num_dense_negatives=256,  # of the 32 * 25 locations of the batch
-    momentum=_base_.toy_momentum,
-    backbone=_base_.toy_backbone,
-    neck=dict(
-        in_channels=_base_.toy_c5_channels,
-        hid_channels=_base_.toy_c5_channels),
     rec_head=dict(
         in_channels=_base_.toy_c5_channels, channels=(64, 32, 16, 16)))
 

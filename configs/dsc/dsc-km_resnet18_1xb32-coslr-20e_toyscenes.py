@@ -11,12 +11,7 @@ _base_ = [
 ]
 
 model = dict(
-    queue_len=_base_.toy_queue_len,
-    momentum=_base_.toy_momentum,
-    backbone=_base_.toy_backbone,
-    neck=dict(
-        in_channels=_base_.toy_c5_channels,
-        hid_channels=_base_.toy_c5_channels),
+    **_base_.toy_dense_core,
     semantic_head=dict(
         type='KMeansSemanticHead',
         num_clusters=8,  # 6 object classes + background, 800 pixels a batch

@@ -19,3 +19,10 @@ toy_queue_len = 256
 # steps, longer than a toy run, so the key encoder would stay near its
 # initialisation; 0.99 averages over about 100 steps.
 toy_momentum = 0.99
+# The DenseCL core's fields at this scale (DenseCL, DSC and DenseCL++ use
+# them as `model = dict(**_base_.toy_dense_core, ...)`).
+toy_dense_core = dict(
+    queue_len=toy_queue_len,
+    momentum=toy_momentum,
+    backbone=toy_backbone,
+    neck=dict(in_channels=toy_c5_channels, hid_channels=toy_c5_channels))

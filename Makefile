@@ -22,7 +22,7 @@ $(STAMP): tools/setup_env.sh setup.py requirements/*.txt
 # Re-running resumes or reuses finished work.
 DEMO_EPOCHS ?= 12
 DEMO_TRANSFER_DIR ?= work_dirs/demo_transfer_toyscenes
-DEMO_DOWNSTREAM ?= configs/benchmarks/mmsegmentation/fcn-linear_r18-d8_1xb8-1000i_toyscenes-128x128.py
+DEMO_DOWNSTREAM ?= configs/benchmarks/mmsegmentation/fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py
 demo: env
 	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_DIR) --resume \
 		--cfg-options train_cfg.max_epochs=$(DEMO_EPOCHS) \

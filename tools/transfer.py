@@ -6,7 +6,7 @@ Examples::
     # and with 5 % of the labels, against random initialisation, scored on
     # the held-out test split:
     python tools/transfer.py work_dirs/my_run/epoch_20.pth \\
-        --downstream configs/benchmarks/mmsegmentation/fcn-linear_r18-d8_1xb8-1000i_toyscenes-128x128.py \\
+        --downstream configs/benchmarks/mmsegmentation/fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py \\
                      configs/benchmarks/mmsegmentation/fcn_r18-d8_1xb8-1000i_toyscenes-5pct-128x128.py \\
         --random-init --test --work-dir work_dirs/transfer_my_run
 

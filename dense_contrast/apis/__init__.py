@@ -3,7 +3,7 @@
 Each tool in ``tools/`` parses its options and calls one of these:
 ``tools/train.py`` -> :func:`merge_train_options` and :func:`run_training`;
 ``tools/transfer.py`` -> :func:`run_transfer`; ``tools/study.py`` ->
-:class:`StudySettings` and :func:`run_study`;
+:class:`StudySettings`, :func:`run_study` and :func:`report_study`;
 ``tools/analysis_tools/benchmark.py`` -> :func:`run_benchmark`;
 ``tools/analysis_tools/visualize_dense.py`` -> :func:`load_model`,
 :func:`source_image` and :func:`write_pictures`. Jobs that run in a
@@ -16,10 +16,10 @@ from .runner import (REPO_ROOT, RunError, downstream_command,
                      format_cfg_options, last_checkpoint, package_script,
                      repo_path, run_logged, scalar_logs, train_command)
 from .step_timing import Candidate, make_batch, reference_cfgs
-from .study import probe_curve, run_study
+from .study import probe_curve, report_study, run_study
 from .study_report import METHODS, probe_table
-from .study_settings import (STUDY_TRANSFER_OPTIONS, TRANSFER_CONFIGS,
-                             StudySettings)
+from .study_settings import (DEFAULT_METHODS, STUDY_TRANSFER_OPTIONS,
+                             TRANSFER_CONFIGS, StudySettings)
 from .train import (init_cpu_process_group, merge_train_options,
                     run_training)
 from .transfer import extract, run_transfer
@@ -38,8 +38,9 @@ __all__ = [
     'pretrained_init_paths', 'read_metrics', 'read_test_metrics',
     'run_fingerprint', 'markdown_table', 'mean_difference',
     # study
-    'METHODS', 'TRANSFER_CONFIGS', 'STUDY_TRANSFER_OPTIONS', 'StudySettings',
-    'run_study', 'probe_curve', 'probe_table',
+    'METHODS', 'DEFAULT_METHODS', 'TRANSFER_CONFIGS',
+    'STUDY_TRANSFER_OPTIONS', 'StudySettings', 'run_study', 'report_study',
+    'probe_curve', 'probe_table',
     # benchmark
     'default_configs', 'split_config_spec', 'run_benchmark', 'Candidate',
     'make_batch', 'reference_cfgs',

@@ -40,7 +40,8 @@ from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
 from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
                            plot, summarise)
 from .study_settings import (STUDY_TRANSFER_OPTIONS, StudySettings,
-                             probe_settings, study_config, study_data_root)
+                             probe_settings, study_config, study_data_root,
+                             toy_backbone_cfg)
 from .transfer import extract
 
 RESULT_FILE = 'result.json'
@@ -129,7 +130,7 @@ def pretrain_and_probe(method: str, config: str, seed: int,
 
 def probe_random_init(seed: int, settings: StudySettings,
                       data_root: str) -> dict:
-    """Probes of a randomly initialised ResNet-18 (reused when done).
+    """Probes of a randomly initialised toy ResNet-18 (reused when done).
 
     Args:
         seed (int): The initialisation seed.
@@ -146,7 +147,7 @@ def probe_random_init(seed: int, settings: StudySettings,
         return reused
     from mmpretrain.models import ResNet
     torch.manual_seed(seed)
-    backbone = ResNet(depth=18)
+    backbone = ResNet(**toy_backbone_cfg())
     backbone.init_weights()
     start = time.time()
     probes = DenseProbeSuite(**probe_settings(settings, data_root))(
@@ -159,7 +160,8 @@ def probe_random_init(seed: int, settings: StudySettings,
 
 
 def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
-    """Toy Mask R-CNN / FCN fine-tunes of one run's backbone.
+    """The downstream runs of one run's backbone, scored on their configs'
+    test split.
 
     Args:
         result (dict): A unit's result (random init when it has no
@@ -182,8 +184,8 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
         options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
         options.update(settings.transfer_cfg_options)
         record, _ = finetune(config, method, weights, sha, seed, run_dir, 1,
-                             options)
-        for key, value in record['metrics'].items():
+                             options, test=True)
+        for key, value in record['test_metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
                 metrics[f'{name.split("_")[0]}/{key.split("/")[-1]}'] = value
     return metrics
@@ -203,6 +205,53 @@ def _plan(settings: StudySettings) -> list:
         plan += [(method, config, seed) for seed in settings.seeds]
     plan.sort(key=lambda unit: settings.seeds.index(unit[2]))
     return plan
+
+
+def write_report(work_dir: str, study: dict) -> str:
+    """Write ``study.md``, ``study.json`` and ``probe_curves.png``.
+
+    Args:
+        work_dir (str): The study's folder.
+        study (dict): ``rows`` (:func:`.study_report.summarise`), ``runs``
+            (method -> unit results) and whatever else to keep.
+
+    Returns:
+        str: The markdown table.
+    """
+    table = markdown(study['rows'])
+    with open(osp.join(work_dir, 'study.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(work_dir, 'study.json'), 'w') as f:
+        json.dump(study, f, indent=2)
+    plot(study['runs'], osp.join(work_dir, 'probe_curves.png'))
+    return table
+
+
+def report_study(work_dir: str) -> str:
+    """Rewrite the table and the plot from a finished study's
+    ``study.json`` (nothing runs).
+
+    Args:
+        work_dir (str): A folder holding ``study.json``.
+
+    Returns:
+        str: The markdown table.
+
+    Raises:
+        RunError: If ``study.json`` is missing or lacks ``runs``.
+    """
+    path = osp.join(work_dir, 'study.json')
+    if not osp.isfile(path):
+        raise RunError(f'{path} does not exist: run the study first '
+                       '(without --report-only)')
+    with open(path) as f:
+        study = json.load(f)
+    if not isinstance(study.get('runs'), dict):
+        raise RunError(f'{path}: expected a dict under "runs" (method -> '
+                       'unit results), as tools/study.py writes')
+    records = {m: runs for m, runs in study['runs'].items() if m in METHODS}
+    study['rows'] = summarise(records)
+    return write_report(work_dir, study)
 
 
 def run_study(settings: StudySettings) -> List[str]:
@@ -260,22 +309,17 @@ def run_study(settings: StudySettings) -> List[str]:
             continue
         records[method].append(result)
         probes = ', '.join(f'{k} {result["probes"][k]:.1f}'
-                           for k in PROBE_METRICS)
+                           for k in PROBE_METRICS if k in result['probes'])
         state = 'reused' if result.get('reused') else \
             f'{time.time() - unit_start:.0f} s'
         print(f'{tag}: {probes} ({state}; {(time.time() - start) / 60:.1f} '
               'min so far)', flush=True)
 
-    rows = summarise(records)
-    table = markdown(rows)
-    with open(osp.join(settings.work_dir, 'study.md'), 'w') as f:
-        f.write(table)
-    with open(osp.join(settings.work_dir, 'study.json'), 'w') as f:
-        json.dump(
-            dict(rows=rows, runs=records,
-                 settings=dataclasses.asdict(settings), data_root=data_root,
-                 minutes=round((time.time() - start) / 60, 2)), f, indent=2)
-    plot(records, osp.join(settings.work_dir, 'probe_curves.png'))
+    table = write_report(
+        settings.work_dir,
+        dict(rows=summarise(records), runs=records,
+             settings=dataclasses.asdict(settings), data_root=data_root,
+             minutes=round((time.time() - start) / 60, 2)))
     print(table, flush=True)
     print(f'[study] wrote {settings.work_dir}/study.md, study.json, '
           f'probe_curves.png in {(time.time() - start) / 60:.1f} min',

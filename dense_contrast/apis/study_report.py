@@ -23,7 +23,7 @@ METHODS = {
 
 #: Transfer metrics shown in the table (name endings).
 TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU')
-PROBE_METRICS = ('linear_mIoU', 'knn_mIoU')
+PROBE_METRICS = ('linear_mIoU', 'knn_mIoU', 'corr_acc')
 
 
 def mean_spread(values: Sequence[float]) -> Tuple[float, float]:
@@ -109,8 +109,8 @@ def markdown(rows: List[dict]) -> str:
 
 
 def plot(records: Dict[str, List[dict]], path: str) -> None:
-    """Probe mIoU against pretraining epoch, mean over seeds with a ±1 std
-    band; random init as a dashed line.
+    """Probe scores against pretraining epoch, mean over seeds with a ±1
+    std band; random init as a dashed line.
 
     Args:
         records (dict[str, list[dict]]): Method -> its units' results.
@@ -119,14 +119,19 @@ def plot(records: Dict[str, List[dict]], path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(
+        1, len(PROBE_METRICS), figsize=(5.5 * len(PROBE_METRICS), 4))
     for ax, metric in zip(axes, PROBE_METRICS):
         for method, runs in records.items():
             if not runs:
                 continue
             label = METHODS[method][0]
+            if not any(metric in r['probes'] for r in runs):
+                continue
             if method == 'random':
-                mean, _ = mean_spread([r['probes'][metric] for r in runs])
+                mean, _ = mean_spread(
+                    [r['probes'][metric] for r in runs
+                     if metric in r['probes']])
                 ax.axhline(mean, ls='--', c='grey', label=label)
                 continue
             epochs = sorted({int(e) for r in runs for e in r['curve']})

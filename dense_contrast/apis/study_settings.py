@@ -13,34 +13,27 @@ from typing import Dict, List, Optional
 from mmengine.config import Config
 
 from dense_contrast.datasets import ensure_toyscenes
-from .runner import RunError
+from .runner import REPO_ROOT, RunError
 from .study_report import METHODS
 
-#: The study's downstream configs (toy Mask R-CNN and toy FCN).
+#: The study's downstream configs: the toy FCN with the backbone frozen
+#: (a linear head on C5), scored on the test split.
 TRANSFER_CONFIGS = [
-    'configs/benchmarks/mmdetection/mask-rcnn_r18_fpn_1xb8-2e_toyscenes.py',
     'configs/benchmarks/mmsegmentation/'
-    'fcn_r18-d8_1xb8-100i_toyscenes-128x128.py',
+    'fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py',
 ]
 
-#: The study's transfer budget, per toy config (on top of the config's own
-#: settings; ``transfer_cfg_options`` comes after), smaller than the toy
-#: configs' so that the transfers fit the study's time: Mask R-CNN 2 epochs
-#: of 200 images (50 iterations), scored on 100 validation images; FCN 60
-#: iterations, scored on 100.
-STUDY_TRANSFER_OPTIONS = {
-    'mask-rcnn_r18_fpn_1xb8-2e_toyscenes': {
-        'train_dataloader.dataset.indices': 200,
-        'val_dataloader.dataset.indices': 100,
-    },
-    'fcn_r18-d8_1xb8-100i_toyscenes-128x128': {
-        'train_cfg.max_iters': 60,
-        'train_cfg.val_interval': 60,
-        'param_scheduler.0.end': 60,
-        'default_hooks.checkpoint.interval': 60,
-        'val_dataloader.dataset.indices': 100,
-    },
-}
+#: Per-config overrides of the study's transfers (on top of the config's
+#: own settings; ``transfer_cfg_options`` comes after): config name ->
+#: options. Empty: the protocol configs run as they are.
+STUDY_TRANSFER_OPTIONS: Dict[str, Dict[str, object]] = {}
+
+#: Methods of the study by default: all but MCL. An MCL step (eight 160 px
+#: views of each image through both encoders) costs 8.6 s on 2 CPU cores
+#: against 0.52 s for DenseCL, 0.57 s for MoCo v2 and 1.09 s for DenseCL++
+#: (batch 32), so three MCL seeds alone would outlast the study's two
+#: hours; ``--methods`` adds it.
+DEFAULT_METHODS = [m for m in METHODS if m != 'mcl']
 
 
 @dataclasses.dataclass
@@ -50,20 +43,23 @@ class StudySettings:
     Args:
         work_dir (str): Folder of every run and of the table. Defaults to
             ``'work_dirs/study'``.
-        methods (list[str]): Keys of :data:`METHODS`. Defaults to all.
+        methods (list[str]): Keys of :data:`METHODS`. Defaults to
+            :data:`DEFAULT_METHODS`.
         seeds (list[int]): Pretraining seeds. Defaults to [0, 1, 2].
         data_root (str, optional): Toy scenes folder. Defaults to None:
             ``data/toyscenes`` (with ``quick``: a tiny one in ``work_dir``).
-        epochs (int): Pretraining epochs. Defaults to 4.
+        epochs (int): Pretraining epochs. Defaults to 8.
         num_images (int): Pretraining images (the first ones of train).
-            Defaults to 384.
+            Defaults to 1000.
         batch_size (int): Images per step. Defaults to 32.
         queue_len (int): Queue length K. Defaults to 256 (the toy scale;
             under the number of images, so no image meets its own earlier
             keys among its negatives).
-        probe_interval (int): Epochs between probes. Defaults to 1.
-        probe_train (int): Probe fitting images. Defaults to 100.
-        probe_val (int): Probe scoring images. Defaults to 50.
+        probe_interval (int): Epochs between probes. Defaults to 4.
+        probe_train (int): Probe fitting images (train split). Defaults
+            to 200.
+        probe_val (int): Probe scoring images (test split). Defaults to
+            200.
         no_transfer (bool): Skip the transfers. Defaults to False.
         transfer_configs (list[str]): Downstream configs. Defaults to
             :data:`TRANSFER_CONFIGS`.
@@ -72,24 +68,25 @@ class StudySettings:
         transfer_cfg_options (dict): Overrides of every transfer run.
             Defaults to {}.
         quick (bool): Tiny settings for a smoke test (2 epochs of 8 images
-            of 64 px, batch 4, K = 16, probes on 8 / 2 images, no
-            transfers); they replace the sizes given. Defaults to False.
+            of 64 px, batch 4, K = 16, probes every epoch on 8 / 2
+            images, no transfers); they replace the sizes given. Defaults
+            to False.
 
     Raises:
         ValueError: If a size is below 1 (named as its option).
     """
     work_dir: str = 'work_dirs/study'
     methods: List[str] = dataclasses.field(
-        default_factory=lambda: list(METHODS))
+        default_factory=lambda: list(DEFAULT_METHODS))
     seeds: List[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
     data_root: Optional[str] = None
-    epochs: int = 4
-    num_images: int = 384
+    epochs: int = 8
+    num_images: int = 1000
     batch_size: int = 32
     queue_len: int = 256
-    probe_interval: int = 1
-    probe_train: int = 100
-    probe_val: int = 50
+    probe_interval: int = 4
+    probe_train: int = 200
+    probe_val: int = 200
     no_transfer: bool = False
     transfer_configs: List[str] = dataclasses.field(
         default_factory=lambda: list(TRANSFER_CONFIGS))
@@ -102,6 +99,7 @@ class StudySettings:
         if self.quick:
             self.epochs, self.num_images, self.batch_size = 2, 8, 4
             self.queue_len, self.probe_train, self.probe_val = 16, 8, 2
+            self.probe_interval = 1
             self.no_transfer = True
         for name in ('epochs', 'num_images', 'batch_size', 'queue_len',
                      'probe_interval', 'probe_train', 'probe_val'):
@@ -136,26 +134,49 @@ def study_data_root(settings: StudySettings) -> str:
 def probe_settings(settings: StudySettings, data_root: str) -> dict:
     """Arguments of DenseProbeSuite / DenseProbeHook shared by all runs.
 
-    The 128 px toy images are read at 256 px so that layer4 gives an 8x8
-    grid: at the native 4x4 grid every cell is mostly background and the
-    k-NN vote labels (almost) everything background, whatever the
-    features. k = 5 for the same reason (small objects have few cells).
+    The probes of ``make demo`` (chosen on the val split, see
+    docs/evaluation.md): layer3 of the toy backbone with the 128 px images
+    read at 256 px (a 16x16 grid), a linear probe, a k-NN probe (k = 5)
+    and the dense correspondence probe, fitted on train images and scored
+    on the held-out test split.
     """
     probe = dict(
         data_root=osp.abspath(data_root),
+        stage=2,
+        val_split='test',
         num_train=settings.probe_train,
         num_val=settings.probe_val)
-    if settings.quick:  # 64 px images: read layer3 (a 4x4 grid, not 2x2)
-        probe.update(stage=2, probes=[
+    if settings.quick:  # 64 px images as they are (a 4x4 grid at layer3)
+        probe.update(probes=[
             dict(type='DenseLinearProbe', steps=20),
-            dict(type='DenseKNNProbe', k=5)
+            dict(type='DenseKNNProbe', k=5),
+            dict(type='DenseCorrespondenceProbe', num_pairs=8)
         ])
     else:
         probe.update(img_scale=256, probes=[
             dict(type='DenseLinearProbe'),
-            dict(type='DenseKNNProbe', k=5)
+            dict(type='DenseKNNProbe', k=5),
+            dict(type='DenseCorrespondenceProbe', view_size=256,
+                 photometric=True)
         ])
     return probe
+
+
+def toy_backbone_cfg() -> dict:
+    """The backbone of the random-init runs: DenseCL's toy backbone as its
+    config builds it (the toy ResNet-18 of
+    ``configs/_base_/models/toy_resnet18.py``, residual blocks not started
+    at zero as in every method's config), i.e. a pretraining run before its
+    first step.
+
+    Returns:
+        dict: ``ResNet`` arguments (no ``type``, no ``out_indices``).
+    """
+    cfg = Config.fromfile(osp.join(REPO_ROOT, METHODS['densecl'][1]))
+    backbone = dict(cfg.model.backbone)
+    for key in ('type', 'out_indices'):
+        backbone.pop(key, None)
+    return backbone
 
 
 def study_config(config: str, settings: StudySettings, seed: int,

@@ -10,15 +10,17 @@ from mmengine.config import Config
 from dense_contrast.apis.runner import REPO_ROOT
 from dense_contrast.apis.study_report import (METHODS, markdown, probe_table,
                                               summarise)
-from dense_contrast.apis.study_settings import StudySettings, study_config
+from dense_contrast.apis.study_settings import (StudySettings,
+                                                probe_settings, study_config,
+                                                toy_backbone_cfg)
 
 
 def test_settings_defaults_and_quick():
     settings = StudySettings()
     assert settings.work_dir == 'work_dirs/study'
-    assert settings.methods == list(METHODS)
-    assert (settings.epochs, settings.batch_size, settings.queue_len) == (
-        4, 32, 256)
+    assert settings.methods == [m for m in METHODS if m != 'mcl']
+    assert (settings.epochs, settings.num_images, settings.batch_size,
+            settings.queue_len) == (8, 1000, 32, 256)
     quick = StudySettings(quick=True, epochs=10)
     assert (quick.epochs, quick.num_images, quick.batch_size) == (2, 8, 4)
     assert quick.no_transfer
@@ -60,9 +62,28 @@ def test_table_means_and_single_seeds():
     assert linear['mean'] == 11.0 and linear['n'] == 2
     table = markdown(rows)
     assert table.startswith('| method | seeds | linear mIoU | knn mIoU | '
-                            'fcn/mIoU |')
-    assert '| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | 30.00 (n = 1) |' \
-        in table
+                            'corr acc | fcn/mIoU |')
+    assert ('| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | - | '
+            '30.00 (n = 1) |') in table
+
+
+def test_probes_read_layer3_of_the_toy_backbone_on_test(tiny_toyscenes):
+    data_root, _ = tiny_toyscenes
+    probe = probe_settings(StudySettings(), data_root)
+    assert (probe['stage'], probe['val_split'], probe['img_scale']) == (
+        2, 'test', 256)
+    assert [p['type'] for p in probe['probes']] == [
+        'DenseLinearProbe', 'DenseKNNProbe', 'DenseCorrespondenceProbe']
+    # The random-init row is the toy backbone of the methods, built as their
+    # configs build it (mmpretrain's default zero-initialised residual
+    # branches would make a weaker, unfair baseline).
+    backbone = toy_backbone_cfg()
+    for method in ('densecl', 'mocov2'):
+        toy = Config.fromfile(osp.join(REPO_ROOT,
+                                       METHODS[method][1])).model.backbone
+        assert {k: toy[k] for k in backbone} == backbone
+    assert backbone['zero_init_residual'] is False
+    assert backbone['base_channels'] == 16
 
 
 def test_probe_table_compares_the_last_epoch_with_epoch_0():

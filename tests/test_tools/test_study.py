@@ -1,6 +1,7 @@
 """tools/study.py --quick writes its table, JSON and plot, and reuses
 finished runs when run again."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -25,7 +26,8 @@ def test_quick_study_writes_table_and_plot(tmp_path, tiny_toyscenes):
 
     with open(osp.join(work_dir, 'study.md')) as f:
         table = f.read()
-    assert table.startswith('| method | seeds | linear mIoU | knn mIoU |')
+    assert table.startswith(
+        '| method | seeds | linear mIoU | knn mIoU | corr acc |')
     assert '| random init | 0 |' in table and '| DenseCL | 0 |' in table
     with open(osp.join(work_dir, 'study.json')) as f:
         study = json.load(f)
@@ -43,3 +45,23 @@ def test_quick_study_writes_table_and_plot(tmp_path, tiny_toyscenes):
     assert again.returncode == 0, again.stdout[-3000:]
     assert again.stdout.count('reused') == 2
     assert 'pretraining' not in again.stdout
+
+    # --report-only rebuilds the table and the plot from study.json alone.
+    for name in ('study.md', 'probe_curves.png'):
+        os.remove(osp.join(work_dir, name))
+    report = subprocess.run(
+        [sys.executable, STUDY, '--report-only', '--work-dir', work_dir],
+        capture_output=True, text=True, cwd=ROOT)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert report.stdout == table
+    with open(osp.join(work_dir, 'study.md')) as f:
+        assert f.read() == table
+    assert osp.isfile(osp.join(work_dir, 'probe_curves.png'))
+
+
+def test_report_only_names_the_missing_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, STUDY, '--report-only', '--work-dir',
+         str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert f'{tmp_path}/study.json does not exist' in result.stderr

@@ -11,8 +11,13 @@ mmdet and mmseg configs reach a project type as ``dense_contrast.<Type>``:
 mmengine resolves a dotted name it cannot find in its registry tree by
 importing it as a Python path, and :mod:`dense_contrast` exports its public
 types at the top level for that reason.
+
+A type that needs an optional dependency (``VOCCocoStyleMetric`` needs mmdet)
+is a lazy entry of its node (:class:`LazyEntryRegistry`): the module that
+registers it is imported when the name is looked up, not with the package.
 """
-from typing import Optional
+import importlib
+from typing import Dict, Optional, Type
 
 from mmengine.registry import Registry
 from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
@@ -47,6 +52,49 @@ __all__ = [
 
 SCOPE = 'dense_contrast'
 
+
+class LazyEntryRegistry(Registry):
+    """A registry node that imports some entries' modules on lookup.
+
+    ``locations`` are imported at the first lookup of any name, so a module
+    whose import needs an optional dependency cannot be one of them (every
+    lookup would need the dependency). Such a module is listed in ``lazy``
+    instead, under the names it registers, and imported only when one of
+    them is looked up in this node (by its bare name or as
+    ``dense_contrast.<Name>``); its import errors (e.g.
+    :class:`~dense_contrast.utils.extras.MissingExtraError`) propagate.
+
+    Args:
+        *args: Positional arguments of :class:`mmengine.registry.Registry`.
+        lazy (dict[str, str], optional): Registered name -> module that
+            registers it. Defaults to None (no lazy entries).
+        **kwargs: Keyword arguments of :class:`mmengine.registry.Registry`.
+    """
+
+    def __init__(self,
+                 *args,
+                 lazy: Optional[Dict[str, str]] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: Dict[str, str] = dict(lazy or {})
+
+    def get(self, key: str) -> Optional[Type]:
+        """Import the module of a lazy entry if needed, then look ``key`` up.
+
+        Args:
+            key (str): The name, optionally with a scope prefix.
+
+        Returns:
+            type, optional: What :meth:`mmengine.registry.Registry.get`
+            returns.
+        """
+        scope, name = self.split_scope_key(key)
+        if (scope in (None, self.scope) and name in self.lazy
+                and name not in self.module_dict):
+            importlib.import_module(self.lazy[name])
+        return super().get(key)
+
+
 #: Where mmpretrain 1.2 registers the types of each node (its registries'
 #: ``locations``).
 MMPRETRAIN_LOCATIONS = {
@@ -61,7 +109,10 @@ MMPRETRAIN_LOCATIONS = {
 }
 
 
-def _child(name: str, parent: Registry, location: Optional[str]) -> Registry:
+def _child(name: str,
+           parent: Registry,
+           location: Optional[str],
+           lazy: Optional[Dict[str, str]] = None) -> Registry:
     """A child of an mmpretrain node.
 
     Args:
@@ -69,6 +120,9 @@ def _child(name: str, parent: Registry, location: Optional[str]) -> Registry:
         parent (Registry): The mmpretrain node.
         location (str, optional): The subpackage of this project that
             registers its types (None while the project registers none).
+        lazy (dict[str, str], optional): Types whose module needs an
+            optional dependency: name -> module, imported on lookup (see
+            :class:`LazyEntryRegistry`). Defaults to None.
 
     Returns:
         Registry: The node. Its locations also list the mmpretrain
@@ -81,7 +135,8 @@ def _child(name: str, parent: Registry, location: Optional[str]) -> Registry:
     # The mmpretrain subpackage registering this node's types: 'engine' for
     # hooks and loops, 'datasets', 'models', 'evaluation', 'visualization'.
     locations.append(f'mmpretrain.{MMPRETRAIN_LOCATIONS[name]}')
-    return Registry(name, parent=parent, scope=SCOPE, locations=locations)
+    return LazyEntryRegistry(
+        name, parent=parent, scope=SCOPE, locations=locations, lazy=lazy)
 
 
 # engine
@@ -110,7 +165,12 @@ WEIGHT_INITIALIZERS = _child('weight initializer',
 TASK_UTILS = _child('task util', MMPRETRAIN_TASK_UTILS, 'models')
 
 # evaluation
-METRICS = _child('metric', MMPRETRAIN_METRICS, 'evaluation')
+METRICS = _child(
+    'metric',
+    MMPRETRAIN_METRICS,
+    'evaluation',
+    # Needs mmdet (the 'downstream' extra).
+    lazy={'VOCCocoStyleMetric': f'{SCOPE}.evaluation.voc_metric'})
 EVALUATORS = _child('evaluator', MMPRETRAIN_EVALUATORS, 'evaluation')
 
 # visualization

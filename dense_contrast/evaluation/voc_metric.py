@@ -7,16 +7,26 @@ averaged over classes, then AP = the mean over thresholds, AP50 and AP75 the
 values at 0.5 and 0.75. mmdet's ``VOCMetric`` reports one threshold (AP50)
 by default; this metric reuses its per-image collection and mmdet's
 ``eval_map`` and reports the three numbers.
+
+This module imports mmdet (the ``downstream`` extra), so
+:mod:`dense_contrast.evaluation` imports it only when one of its names is
+first used; without mmdet that raises
+:class:`~dense_contrast.utils.extras.MissingExtraError`, which says how to
+install it.
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from mmdet.evaluation import VOCMetric
-from mmdet.evaluation.functional import eval_map
 from mmengine.logging import MMLogger
 
 from dense_contrast.registry import METRICS
+from dense_contrast.utils.extras import import_optional
+
+VOCMetric = import_optional('mmdet.evaluation',
+                            'dense_contrast.VOCCocoStyleMetric').VOCMetric
+eval_map = import_optional('mmdet.evaluation.functional',
+                           'dense_contrast.VOCCocoStyleMetric').eval_map
 
 __all__ = ['VOCCocoStyleMetric', 'COCO_STYLE_IOU_THRS']
 

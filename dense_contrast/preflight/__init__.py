@@ -14,6 +14,8 @@ problem is reported with where it comes from (config file and dotted key,
 * a missing or empty data root, an image folder without readable images, a
   batch larger than the dataset;
 * a queue shorter than the global batch (batch size x processes);
+* a queue longer than one epoch's keys, where every image meets its own
+  earlier keys among its negatives (a warning, :class:`QueueOverEpochWarning`);
 * a checkpoint given to ``--resume`` (or to the extract tool) that belongs to
   another method or backbone depth: the keys that differ are listed.
 
@@ -27,10 +29,12 @@ from .checkpoint import (check_checkpoint_matches, describe_backbone,
 from .config_keys import check_config_keys
 from .data import check_train_data
 from .errors import ConfigValidationError
-from .queue import check_queue_length
+from .queue import (QueueOverEpochWarning, check_queue_against_epoch,
+                    check_queue_length, keys_per_epoch)
 
 __all__ = [
     'ConfigValidationError', 'preflight_check', 'check_config_keys',
     'check_train_data', 'check_queue_length', 'check_checkpoint_matches',
-    'describe_backbone', 'find_resume_checkpoint'
+    'describe_backbone', 'find_resume_checkpoint', 'check_queue_against_epoch',
+    'keys_per_epoch', 'QueueOverEpochWarning'
 ]

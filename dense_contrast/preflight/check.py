@@ -8,7 +8,7 @@ from .checkpoint import check_checkpoint_matches, find_resume_checkpoint
 from .config_keys import check_config_keys
 from .data import check_train_data
 from .errors import ConfigValidationError
-from .queue import check_queue_length
+from .queue import check_queue_against_epoch, check_queue_length
 
 __all__ = ['preflight_check', 'world_size_of']
 
@@ -37,6 +37,10 @@ def preflight_check(cfg: Config,
         config_path (str, optional): The config file (for messages).
         cfg_options (dict, optional): The ``--cfg-options`` (for messages).
 
+    Warns:
+        QueueOverEpochWarning: If ``model.queue_len`` holds more keys than
+            one epoch pushes (:func:`check_queue_against_epoch`).
+
     Raises:
         ConfigValidationError: Naming each problem found by
             :func:`check_config_keys`, or the first one of the data, queue
@@ -53,7 +57,16 @@ def preflight_check(cfg: Config,
             '\n  '.join(problems))
     world_size = world_size_of(cfg)
     check_queue_length(cfg, world_size)
-    check_train_data(cfg, world_size)
+    # Count folder images far enough past the queue length (an epoch may
+    # push up to a global batch fewer keys than it has images, drop_last)
+    # for the epoch check below to see whether the queue outlives an epoch.
+    model, loader = cfg.get('model'), cfg.get('train_dataloader')
+    queue_len = model.get('queue_len') if isinstance(model, dict) else None
+    batch = loader.get('batch_size', 1) if isinstance(loader, dict) else 1
+    count_up_to = (queue_len + 2 * batch * world_size
+                   if isinstance(queue_len, int) else 0)
+    images = check_train_data(cfg, world_size, count_up_to)
+    check_queue_against_epoch(cfg, images, world_size)
     resume_from = find_resume_checkpoint(cfg)
     if resume_from:
         check_checkpoint_matches(cfg, resume_from, '--resume')

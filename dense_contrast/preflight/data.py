@@ -149,25 +149,68 @@ def _dataset_size(dataset_cfg: dict, where: str, needed: int) -> Optional[int]:
         osp.normpath(img_dir), extensions, needed, 'the image folder')
 
 
-def check_train_data(cfg: Config, world_size: int = 1) -> None:
+def _after_indices(size: Optional[int], indices: Any,
+                   where: str) -> Optional[int]:
+    """The images a dataset yields once mmengine applies ``indices``.
+
+    Args:
+        size (int, optional): Images found (None when unknown).
+        indices (int or Sequence[int], optional): The dataset's ``indices``
+            setting: the first ``indices`` images, or these images.
+        where (str): The dataset's dotted config key, for messages.
+
+    Returns:
+        int, optional: ``size`` without ``indices``, ``min(size, indices)``
+        for an int, ``len(indices)`` for a sequence; None when ``size`` is
+        unknown and ``indices`` is not a sequence.
+
+    Raises:
+        ConfigValidationError: If ``indices`` is neither an int nor a
+            sequence of ints.
+    """
+    if indices is None:
+        return size
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        return None if size is None else min(size, indices)
+    if isinstance(indices, (list, tuple)):
+        return len(indices)
+    raise ConfigValidationError(
+        f'{where}.indices: expected an int (the first N images) or a list '
+        f'of image indices, got {type(indices).__name__} {indices!r}.')
+
+
+def check_train_data(cfg: Config,
+                     world_size: int = 1,
+                     count_up_to: int = 0) -> Optional[int]:
     """Check the training data root, images and size against the batch.
 
     Args:
         cfg (Config): The merged config.
         world_size (int): Number of processes. Defaults to 1.
+        count_up_to (int): Count images of a plain image folder up to at
+            least this number (the folder scan otherwise stops after one
+            global batch). Defaults to 0.
+
+    Returns:
+        int, optional: Images of one epoch (the dataset's length after its
+        ``indices``), at most ``max(global batch, count_up_to)`` for an image
+        folder; None when the dataset type cannot be judged.
 
     Raises:
         ConfigValidationError: On a missing or empty data root, a folder
-            without readable images, or fewer images than one global batch.
+            without readable images, fewer images than one global batch, or
+            a malformed ``indices``.
     """
     loader = cfg.get('train_dataloader')
     if not isinstance(loader, dict) or not isinstance(
             loader.get('dataset'), dict):
-        return
+        return None
     batch = loader.get('batch_size', 1)
     needed = batch * world_size
-    size = _dataset_size(loader['dataset'], 'train_dataloader.dataset',
-                         needed)
+    where = 'train_dataloader.dataset'
+    size = _after_indices(
+        _dataset_size(loader['dataset'], where, max(needed, count_up_to)),
+        loader['dataset'].get('indices'), where)
     if size is not None and size < needed:
         procs = f' x {world_size} processes' if world_size > 1 else ''
         raise ConfigValidationError(
@@ -175,3 +218,4 @@ def check_train_data(cfg: Config, world_size: int = 1) -> None:
             f'images per step, but the training dataset has only {size}: '
             f'set train_dataloader.batch_size to at most '
             f'{max(size // world_size, 1)}.')
+    return size

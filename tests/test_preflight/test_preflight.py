@@ -1,8 +1,10 @@
 """Bad input is refused before training, with a message naming it."""
+import glob
 import os
 import os.path as osp
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -11,8 +13,11 @@ from mmengine.config import Config
 import dense_contrast  # noqa: F401
 from dense_contrast.registry import MODELS
 from dense_contrast.preflight import (ConfigValidationError,
+                                      QueueOverEpochWarning,
                                       check_checkpoint_matches,
-                                      describe_backbone, preflight_check)
+                                      check_queue_against_epoch,
+                                      check_train_data, describe_backbone,
+                                      keys_per_epoch, preflight_check)
 
 from tiny_run import CONFIG, MODEL_OPTIONS, ROOT, run_options
 
@@ -195,3 +200,87 @@ def test_train_cli_refuses_before_building(tmp_path, tiny_toyscenes):
             'model.neck.hid_channel: DenseProjectionNeck has no argument '
             "'hid_channel' (did you mean 'hid_channels'?)") in done.stderr
     assert not os.path.exists(work_dir)  # the Runner was never built
+
+
+def _queue_warnings(cfg: Config) -> list:
+    """Messages of the queue-over-epoch warnings of ``preflight_check``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        preflight_check(cfg, CONFIG)
+    return [
+        str(w.message) for w in caught
+        if issubclass(w.category, QueueOverEpochWarning)
+    ]
+
+
+def test_keys_per_epoch():
+    assert keys_per_epoch(2000, 32, 1, drop_last=True) == 1984
+    assert keys_per_epoch(2000, 32, 1, drop_last=False) == 2000
+    # 10 images over 2 processes: 5 each, one batch of 4 each with drop_last
+    assert keys_per_epoch(10, 4, 2, drop_last=True) == 8
+    assert keys_per_epoch(9, 4, 2, drop_last=False) == 10  # padded to 5 each
+
+
+def test_queue_longer_than_epoch_warns_with_the_numbers(options):
+    # 12 tiny toy images, batch 2 with drop_last: 12 keys an epoch, queue 16.
+    messages = _queue_warnings(_cfg(options))
+    assert messages == [
+        'model.queue_len=16 holds more keys than one epoch pushes: 12 images '
+        'per epoch, 12 keys with train_dataloader.batch_size=2, drop_last. '
+        'The queue spans 1.33 epochs, so every image meets its own earlier '
+        'keys among its negatives (the small-data failure of MoCo-style '
+        'queues). Set model.queue_len to at most 12 (the toy configs hold '
+        'an eighth of an epoch), or train on more images.'
+    ]
+    # A queue within the epoch: no warning, and training is never refused.
+    assert _queue_warnings(_cfg(dict(options, **{'model.queue_len': 12}))) \
+        == []
+
+
+def _write_images(folder, count: int) -> None:
+    import numpy as np
+    from PIL import Image
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(
+            folder / f'{i:03d}.png')
+
+
+def test_queue_against_epoch_counts_folder_images_after_indices(
+        tmp_path, options):
+    _write_images(tmp_path / 'images' / 'a', 24)
+    cfg = _folder_dataset(dict(options, **{'model.queue_len': 16}),
+                          tmp_path / 'images')
+    assert _queue_warnings(cfg) == []  # 24 keys an epoch, queue 16
+    cfg.train_dataloader.dataset.indices = 10
+    message, = _queue_warnings(cfg)
+    assert message.startswith(
+        'model.queue_len=16 holds more keys than one epoch pushes: 10 '
+        'images per epoch after train_dataloader.dataset.indices=10, 10 '
+        'keys with train_dataloader.batch_size=2, drop_last.')
+    cfg.train_dataloader.dataset.indices = list(range(8))
+    message, = _queue_warnings(cfg)
+    assert '8 images per epoch after train_dataloader.dataset.indices ' \
+        '(a list), 8 keys' in message
+    cfg.train_dataloader.dataset.indices = 'first ten'
+    assert ("train_dataloader.dataset.indices: expected an int (the first N "
+            "images) or a list of image indices, got str 'first ten'") \
+        in _error(cfg)
+
+
+def test_toy_configs_queues_fit_in_an_epoch():
+    """The toy configs' queue (256 keys) is an eighth of an epoch of the
+    2,000 toy images: no warning for any of them."""
+    paths = sorted(glob.glob(osp.join(ROOT, 'configs', '*',
+                                      '*_toyscenes*.py')))
+    with_queue = []
+    for path in paths:
+        cfg = Config.fromfile(path)
+        images = check_train_data(cfg, count_up_to=10**6)
+        if isinstance(cfg.model.get('queue_len'), int):
+            with_queue.append(osp.basename(path))
+            assert images == 2000, path
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', QueueOverEpochWarning)
+            assert check_queue_against_epoch(cfg, images) is None, path
+    assert len(with_queue) >= 8, with_queue

@@ -20,7 +20,8 @@ from .study import probe_curve, report_study, run_study
 from .study_report import METHODS, probe_table
 from .study_settings import (DEFAULT_METHODS, STUDY_TRANSFER_OPTIONS,
                              TRANSFER_CONFIGS, StudySettings)
-from .train import (init_cpu_process_group, merge_train_options,
+from .train import (SAFE_HOOK_ADDED, ensure_safe_checkpoint_hook,
+                    init_cpu_process_group, merge_train_options,
                     run_training)
 from .transfer import extract, run_transfer
 from .transfer_report import markdown_table, mean_difference
@@ -33,6 +34,7 @@ __all__ = [
     'run_logged', 'scalar_logs', 'last_checkpoint',
     # train
     'merge_train_options', 'init_cpu_process_group', 'run_training',
+    'ensure_safe_checkpoint_hook', 'SAFE_HOOK_ADDED',
     # transfer: the chain, one fine-tune, the table
     'extract', 'run_transfer', 'finetune', 'run_test',
     'pretrained_init_paths', 'read_metrics', 'read_test_metrics',

@@ -4,6 +4,7 @@
 :func:`run_training` checks the result (``dense_contrast.preflight``) and
 runs it.
 """
+import inspect
 import os.path as osp
 from typing import Optional
 
@@ -11,7 +12,16 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from dense_contrast.engine import SafeCheckpointHook
 from dense_contrast.preflight import ConfigValidationError, preflight_check
+from dense_contrast.registry import HOOKS
+
+#: Logged when :func:`ensure_safe_checkpoint_hook` adds the hook.
+SAFE_HOOK_ADDED = (
+    'SafeCheckpointHook added to custom_hooks: the config lists no hook '
+    'of that type (a config that sets custom_hooks replaces the list of '
+    'its base, configs/_base_/default_runtime.py). Without it checkpoints '
+    'do not load with weights_only=True, and --resume refuses them.')
 
 
 def merge_train_options(cfg: Config,
@@ -96,6 +106,58 @@ def merge_train_options(cfg: Config,
     return cfg
 
 
+def _is_safe_checkpoint_hook(hook: object) -> bool:
+    """Whether a hook entry of a config builds a ``SafeCheckpointHook``.
+
+    Args:
+        hook (object): An entry of ``custom_hooks`` or a value of
+            ``default_hooks``: a config dict (``type`` a name, scoped or
+            not, or a class) or a built hook.
+
+    Returns:
+        bool: True for the hook or a subclass of it; False for anything
+        else, including a type name the registry does not know (the
+        pre-flight check reports those).
+    """
+    if isinstance(hook, SafeCheckpointHook):
+        return True
+    hook_type = hook.get('type') if isinstance(hook, dict) else None
+    if isinstance(hook_type, str):
+        try:
+            hook_type = HOOKS.get(hook_type)
+        except (KeyError, RuntimeError):  # unknown or unimportable name
+            return False
+    return inspect.isclass(hook_type) and issubclass(hook_type,
+                                                     SafeCheckpointHook)
+
+
+def ensure_safe_checkpoint_hook(cfg: Config) -> bool:
+    """Add ``SafeCheckpointHook`` to ``custom_hooks`` when the config has none.
+
+    In mmengine configs a child's ``custom_hooks`` replaces its base's
+    list, so a config that adds its own hooks easily drops the one that
+    keeps checkpoints loadable with ``weights_only=True``; its run then
+    writes checkpoints that ``--resume`` refuses. The hook is looked for in
+    ``custom_hooks`` and in ``default_hooks`` (by type, subclasses
+    included) and appended to ``custom_hooks`` with its default arguments
+    when absent.
+
+    Args:
+        cfg (Config): The merged config, changed in place.
+
+    Returns:
+        bool: True if the hook was added (callers log
+        :data:`SAFE_HOOK_ADDED`), False if the config had it.
+    """
+    custom_hooks = list(cfg.get('custom_hooks') or [])
+    default_hooks = cfg.get('default_hooks') or {}
+    present = list(custom_hooks) + list(default_hooks.values())
+    if any(_is_safe_checkpoint_hook(hook) for hook in present):
+        return False
+    cfg.custom_hooks = custom_hooks + [dict(type='SafeCheckpointHook')]
+    return True
+
+
 def init_cpu_process_group(cfg: Config) -> None:
     """Start the gloo process group of a CPU-only torchrun job.
 
@@ -117,8 +179,10 @@ def run_training(cfg: Config,
                  cfg_options: Optional[dict] = None) -> Runner:
     """Check a merged config before any compute, then train it.
 
-    Bad config keys or types, data, queue length or resume checkpoint are
-    refused first (:func:`dense_contrast.preflight.preflight_check`).
+    ``SafeCheckpointHook`` is added when the config lacks it
+    (:func:`ensure_safe_checkpoint_hook`, logged). Bad config keys or types,
+    data, queue length or resume checkpoint are refused first
+    (:func:`dense_contrast.preflight.preflight_check`).
 
     Args:
         cfg (Config): A config merged by :func:`merge_train_options`.
@@ -136,9 +200,12 @@ def run_training(cfg: Config,
         KeyboardInterrupt: On Ctrl-C (the work since the last checkpoint is
             lost).
     """
+    added_safe_hook = ensure_safe_checkpoint_hook(cfg)
     preflight_check(cfg, config, cfg_options)
     init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg)
+    if added_safe_hook:
+        runner.logger.info(SAFE_HOOK_ADDED)
     runner.train()
     # Close gloo/NCCL before interpreter teardown: left to exit, gloo's
     # threads can abort a finished rank (SIGABRT, "terminate called").

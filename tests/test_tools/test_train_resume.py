@@ -129,3 +129,81 @@ def test_train_then_resume(tmp_path, tiny_toyscenes):
     assert runner.iter == EPOCHS * num_train // BATCH
     assert (resume_dir / f'epoch_{EPOCHS}.pth').is_file()
     assert not (resume_dir / 'epoch_1.pth').exists()
+
+
+@pytest.mark.timeout(600)
+def test_resume_with_own_hook_list(tmp_path, tiny_toyscenes):
+    """A config whose ``custom_hooks`` drops SafeCheckpointHook (a child's
+    list replaces its base's) still writes checkpoints that load with
+    ``weights_only=True``, and ``--resume`` continues from them."""
+    from tiny_run import as_cli, run_options, tiny_config_file
+
+    from dense_contrast.apis import SAFE_HOOK_ADDED
+
+    config = tiny_config_file(str(tmp_path / 'own_hooks.py'))
+    with open(config, 'a') as f:
+        f.write('custom_hooks = []\n')
+    assert Config.fromfile(config).custom_hooks == []
+    work_dir = tmp_path / 'work'
+    options = run_options(*tiny_toyscenes)
+    options.update({
+        # one epoch of a two-epoch schedule, then --resume for the second
+        'train_cfg.max_epochs': 1,
+        'param_scheduler.0.T_max': 2,
+        'param_scheduler.0.end': 2,
+    })
+
+    def train(*extra):
+        done = subprocess.run(
+            [sys.executable,
+             osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
+             str(work_dir), *extra, '--cfg-options', *as_cli(options)],
+            cwd=ROOT, capture_output=True, text=True, timeout=500)
+        log = done.stdout + done.stderr
+        assert done.returncode == 0, log[-4000:]
+        return log
+
+    log = train()
+    assert SAFE_HOOK_ADDED in log
+    first = torch.load(work_dir / 'epoch_1.pth')  # weights_only=True
+    assert first['meta']['epoch'] == 1
+
+    options['train_cfg.max_epochs'] = 2
+    log = train('--resume')
+    assert 'Auto resumed from the latest checkpoint' in log, log[-4000:]
+    assert 'resumed epoch: 1' in log, log[-4000:]
+    second = torch.load(work_dir / 'epoch_2.pth')
+    assert second['meta']['epoch'] == 2
+    assert second['meta']['iter'] == 2 * first['meta']['iter']
+
+
+def test_ensure_safe_checkpoint_hook_finds_it_by_type():
+    from dense_contrast.apis import ensure_safe_checkpoint_hook
+    from dense_contrast.engine import SafeCheckpointHook
+
+    class OwnSafeHook(SafeCheckpointHook):
+        pass
+
+    listed = [
+        dict(custom_hooks=[dict(type='SafeCheckpointHook', check=False)]),
+        dict(custom_hooks=[dict(type='dense_contrast.SafeCheckpointHook')]),
+        dict(custom_hooks=[dict(type=OwnSafeHook)]),
+        dict(custom_hooks=[SafeCheckpointHook()]),
+        dict(default_hooks=dict(
+            safe=dict(type='dense_contrast.SafeCheckpointHook'))),
+    ]
+    for entries in listed:
+        cfg = Config(copy.deepcopy(entries))
+        assert not ensure_safe_checkpoint_hook(cfg), entries
+        assert len(cfg.get('custom_hooks') or []) == len(
+            entries.get('custom_hooks') or []), entries
+
+    cfg = Config(dict(custom_hooks=[dict(type='NonFiniteLossHook')],
+                      default_hooks=dict(checkpoint=None)))
+    assert ensure_safe_checkpoint_hook(cfg)
+    assert cfg.custom_hooks == [
+        dict(type='NonFiniteLossHook'), dict(type='SafeCheckpointHook')
+    ]
+    cfg = Config(dict())
+    assert ensure_safe_checkpoint_hook(cfg)
+    assert cfg.custom_hooks == [dict(type='SafeCheckpointHook')]

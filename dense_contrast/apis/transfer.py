@@ -14,6 +14,7 @@ Outputs of :func:`run_transfer` under its ``work_dir``:
 import json
 import os
 import os.path as osp
+import pickle
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dense_contrast.utils.extract import (extract_backbone_weights,
@@ -59,22 +60,37 @@ def pretrain(config: str,
     return checkpoint
 
 
-def extract(checkpoint: str, out_path: str) -> Tuple[str, dict]:
+def extract(checkpoint: str,
+            out_path: str,
+            what: str = 'checkpoint') -> Tuple[str, dict]:
     """Extract the backbone unless ``out_path`` already holds it.
 
     Args:
         checkpoint (str): A pretraining checkpoint.
         out_path (str): The backbone file to write.
+        what (str): How to name ``checkpoint`` in an error, e.g.
+            ``'pretraining checkpoint'``. Defaults to 'checkpoint'.
 
     Returns:
         tuple[str, dict]: The output's sha256 and its ``meta``.
+
+    Raises:
+        RunError: If ``checkpoint`` (or an earlier ``out_path``) is missing,
+            refused by the safe loader (written without
+            ``SafeCheckpointHook``), unreadable, or holds no backbone; one
+            line, ``'<what> <checkpoint>: <reason>'``, as ``tools/train.py``
+            reports a refused ``--resume`` checkpoint.
     """
-    source_sha = sha256sum(checkpoint)
-    if osp.isfile(out_path):
-        meta = load_checkpoint_safely(out_path).get('meta', {})
-        if meta.get('source_sha256') == source_sha:
-            return sha256sum(out_path), meta
-    meta = extract_backbone_weights(checkpoint, out_path)['meta']
+    try:
+        source_sha = sha256sum(checkpoint)
+        if osp.isfile(out_path):
+            meta = load_checkpoint_safely(out_path).get('meta', {})
+            if meta.get('source_sha256') == source_sha:
+                return sha256sum(out_path), meta
+        meta = extract_backbone_weights(checkpoint, out_path)['meta']
+    except (OSError, ValueError, pickle.UnpicklingError,
+            RuntimeError) as err:
+        raise RunError(f'{what} {checkpoint}: {err}') from err
     return sha256sum(out_path), meta
 
 
@@ -139,7 +155,8 @@ def run_transfer(pretrain_source: str,
         run order.
 
     Raises:
-        RunError: If a run fails.
+        RunError: If a run fails, or a checkpoint is missing, unreadable or
+            refused by the safe loader (:func:`extract`).
     """
     os.makedirs(work_dir, exist_ok=True)
     weights_dir = osp.join(work_dir, 'weights')
@@ -151,7 +168,8 @@ def run_transfer(pretrain_source: str,
 
     main_dir = pretrain_work_dir or _pretrain_dir(work_dir, pretrain_source)
     checkpoint = resolve(pretrain_source, main_dir)
-    sha, meta = extract(checkpoint, osp.join(weights_dir, 'main_backbone.pth'))
+    sha, meta = extract(checkpoint, osp.join(weights_dir, 'main_backbone.pth'),
+                        'pretraining checkpoint')
     name = name or str(meta.get('algorithm', 'pretrained')).lower()
     inits: List[Tuple[str, Optional[str], Optional[str]]] = [
         (name, osp.join(weights_dir, 'main_backbone.pth'), sha)
@@ -159,7 +177,8 @@ def run_transfer(pretrain_source: str,
     if mocov2:
         moco_ckpt = resolve(mocov2, _pretrain_dir(work_dir, mocov2))
         moco_path = osp.join(weights_dir, 'mocov2_backbone.pth')
-        inits.append(('mocov2', moco_path, extract(moco_ckpt, moco_path)[0]))
+        inits.append(('mocov2', moco_path,
+                      extract(moco_ckpt, moco_path, 'MoCo v2 checkpoint')[0]))
     if random_init:
         inits.append((BASELINE, None, None))
 

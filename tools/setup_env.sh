@@ -2,7 +2,9 @@
 # Create or update the project's virtual environment (.venv/ at the repo root).
 #
 # Idempotent: a second run checks each piece and installs only what is missing.
-# The one slow step is mmcv 2.1.0, which has no wheel on PyPI and is compiled
+# Versions come from requirements/constraints.txt (pip install -c); the
+# package's own requirements are ranges. The one slow step is mmcv 2.1.0,
+# which has no wheel on PyPI and is compiled
 # from source with its ops (about 12 minutes on 2 CPU cores). The wheel is
 # cached outside the repo, keyed by mmcv, torch, Python and CUDA versions, so
 # later setups reuse it in seconds.
@@ -16,9 +18,23 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
-MMCV_VERSION=2.1.0
-TORCH_VERSION=2.14.1
-TORCHVISION_VERSION=0.29.1
+# The tested versions: every pip install below runs with `-c` on this file,
+# and the versions checked here are read from it.
+CONSTRAINTS="$ROOT/requirements/constraints.txt"
+[ -f "$CONSTRAINTS" ] || { printf '[setup] ERROR: %s is missing\n' "$CONSTRAINTS" >&2; exit 1; }
+pinned() {
+  local v
+  v=$(sed -n "s/^$1==\([^ #]*\).*/\1/p" "$CONSTRAINTS")
+  [ -n "$v" ] || { printf '[setup] ERROR: %s pins no %s (expected a line %s==VERSION)\n' "$CONSTRAINTS" "$1" "$1" >&2; exit 1; }
+  echo "$v"
+}
+MMCV_VERSION=$(pinned mmcv)
+TORCH_VERSION=$(pinned torch)
+TORCHVISION_VERSION=$(pinned torchvision)
+MMENGINE_VERSION=$(pinned mmengine)
+MMPRETRAIN_VERSION=$(pinned mmpretrain)
+MMDET_VERSION=$(pinned mmdet)
+MMSEG_VERSION=$(pinned mmsegmentation)
 CACHE="${DC_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dense_contrast/wheels}"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -49,7 +65,7 @@ else
   say "virtual environment $VENV exists"
 fi
 PY="$VENV/bin/python"
-pip_install() { "$PY" -m pip install "${PIP_QUIET[@]}" "$@"; }
+pip_install() { "$PY" -m pip install "${PIP_QUIET[@]}" -c "$CONSTRAINTS" "$@"; }
 have() { "$PY" - "$@" <<'PYEOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
@@ -74,7 +90,7 @@ else
 fi
 
 # ---------------------------------------------------------------- mmengine
-have "mmengine==0.10.7" || { say "installing mmengine 0.10.7"; pip_install "mmengine==0.10.7" || die "pip could not install mmengine==0.10.7"; }
+have "mmengine==$MMENGINE_VERSION" || { say "installing mmengine $MMENGINE_VERSION"; pip_install "mmengine==$MMENGINE_VERSION" || die "pip could not install mmengine==$MMENGINE_VERSION"; }
 
 # ---------------------------------------------------------------- mmcv (source build, cached wheel)
 # setuptools<80 keeps pkg_resources, which mmcv's setup.py imports; torch may
@@ -123,12 +139,12 @@ else
 fi
 
 # ---------------------------------------------------------------- OpenMMLab + project
-if have "mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2" && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib' >/dev/null 2>&1; then
+if have "mmpretrain==$MMPRETRAIN_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib' >/dev/null 2>&1; then
   say "mmpretrain, mmdet, mmsegmentation and dense_contrast present"
 else
-  say "installing mmpretrain 1.2.0, mmdet 3.3.0, mmsegmentation 1.2.2 and dense_contrast (editable)"
+  say "installing mmpretrain $MMPRETRAIN_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION and dense_contrast (editable)"
   pip_install --no-build-isolation -e "$ROOT[all]" \
-    || die "pip could not install the project and its pinned dependencies (requirements/*.txt)"
+    || die "pip could not install the project within $CONSTRAINTS (requirements/*.txt)"
 fi
 
 # ---------------------------------------------------------------- final check

@@ -5,6 +5,7 @@ Examples:
     python tools/train.py CONFIG --resume            # latest checkpoint in work_dir
     python tools/train.py CONFIG --resume PATH.pth   # a given checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=16
+    python tools/train.py CONFIG --vis tensorboard   # or wandb, or both
     bash tools/dist_train.sh CONFIG 8                # 8 GPUs via torchrun
 
 The work is done by :mod:`dense_contrast.apis.train`.
@@ -17,7 +18,8 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
-from dense_contrast.apis import merge_train_options, run_training
+from dense_contrast.apis import (VIS_BACKENDS, merge_train_options,
+                                 run_training)
 from dense_contrast.engine import NonFiniteLossError, TrainingInterrupted
 from dense_contrast.preflight import ConfigValidationError
 
@@ -54,6 +56,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='override config settings, key=value, e.g. '
         'model.queue_len=4096 train_dataloader.batch_size=16')
     parser.add_argument(
+        '--vis',
+        nargs='+',
+        choices=sorted(VIS_BACKENDS),
+        default=[],
+        help='also log to these visualisation backends (next to the json '
+        'logs); same as --cfg-options vis=tensorboard')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -73,7 +82,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg = merge_train_options(
             Config.fromfile(args.config), args.config, args.work_dir,
             args.resume, args.amp, args.auto_scale_lr, args.cfg_options,
-            args.launcher)
+            args.launcher, args.vis)
         run_training(cfg, args.config, args.cfg_options)
     except (ConfigValidationError, NonFiniteLossError) as err:
         raise SystemExit(f'error: {err}')

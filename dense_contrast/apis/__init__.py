@@ -5,6 +5,8 @@ Each tool in ``tools/`` parses its options and calls one of these:
 ``tools/transfer.py`` -> :func:`run_transfer`; ``tools/study.py`` ->
 :class:`StudySettings`, :func:`run_study` and :func:`report_study`;
 ``tools/analysis_tools/benchmark.py`` -> :func:`run_benchmark`;
+``tools/analysis_tools/plot_curves.py`` -> :func:`plot_curves`;
+``tools/analysis_tools/get_flops.py`` -> :func:`model_complexity`;
 ``tools/analysis_tools/visualize_dense.py`` -> :func:`load_model`,
 :func:`source_image` and :func:`write_pictures`. Jobs that run in a
 subprocess go through :func:`run_logged` (:mod:`.runner`).
@@ -20,9 +22,12 @@ from .study import probe_curve, report_study, run_study
 from .study_report import METHODS, probe_table
 from .study_settings import (DEFAULT_METHODS, STUDY_TRANSFER_OPTIONS,
                              TRANSFER_CONFIGS, StudySettings)
-from .train import (SAFE_HOOK_ADDED, ensure_safe_checkpoint_hook,
-                    init_cpu_process_group, merge_train_options,
-                    run_training)
+from .complexity import COMPLEXITY_PARTS, model_complexity
+from .curves import (CurveLogError, collect_curves, find_scalar_logs,
+                     plot_curves, read_scalar_log)
+from .train import (SAFE_HOOK_ADDED, VIS_BACKENDS, add_vis_backends,
+                    ensure_safe_checkpoint_hook, init_cpu_process_group,
+                    merge_train_options, run_training)
 from .transfer import extract, run_transfer
 from .transfer_report import markdown_table, mean_difference
 from .visualize import load_model, source_image, write_pictures
@@ -34,7 +39,11 @@ __all__ = [
     'run_logged', 'scalar_logs', 'last_checkpoint',
     # train
     'merge_train_options', 'init_cpu_process_group', 'run_training',
-    'ensure_safe_checkpoint_hook', 'SAFE_HOOK_ADDED',
+    'ensure_safe_checkpoint_hook', 'SAFE_HOOK_ADDED', 'VIS_BACKENDS',
+    'add_vis_backends',
+    # logs and model size
+    'CurveLogError', 'find_scalar_logs', 'read_scalar_log',
+    'collect_curves', 'plot_curves', 'COMPLEXITY_PARTS', 'model_complexity',
     # transfer: the chain, one fine-tune, the table
     'extract', 'run_transfer', 'finetune', 'run_test',
     'pretrained_init_paths', 'read_metrics', 'read_test_metrics',

@@ -4,9 +4,10 @@
 :func:`run_training` checks the result (``dense_contrast.preflight``) and
 runs it.
 """
+import importlib.util
 import inspect
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -24,6 +25,64 @@ SAFE_HOOK_ADDED = (
     'do not load with weights_only=True, and --resume refuses them.')
 
 
+#: ``--vis`` names -> (mmengine visualisation backend, module it needs).
+VIS_BACKENDS = {
+    'tensorboard': ('TensorboardVisBackend', 'tensorboard'),
+    'wandb': ('WandbVisBackend', 'wandb'),
+}
+
+
+def add_vis_backends(cfg: Config, names: Union[str, Sequence[str]]) -> list:
+    """Add TensorBoard and/or W&B logging to a config's visualizer, in place.
+
+    The backends are appended to ``visualizer.vis_backends``; the ones the
+    config has stay, ``LocalVisBackend`` included (its ``scalars.json`` is
+    what the probe tables and curves read). A backend already listed is not
+    added twice. A config without a ``visualizer`` gets mmengine's default
+    one with a ``LocalVisBackend`` first.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        names (str | Sequence[str]): Keys of :data:`VIS_BACKENDS`
+            (``'tensorboard'``, ``'wandb'``); a string may list several,
+            comma-separated.
+
+    Returns:
+        list[str]: The backend types added.
+
+    Raises:
+        ConfigValidationError: If a name is unknown, or its package is not
+            installed (naming the pip package).
+    """
+    if isinstance(names, str):
+        names = [n for n in names.split(',')]
+    names = [str(n).strip().lower() for n in names if str(n).strip()]
+    for name in names:
+        if name not in VIS_BACKENDS:
+            raise ConfigValidationError(
+                f'--vis {name}: unknown visualisation backend; expected one '
+                f'of {", ".join(VIS_BACKENDS)}')
+        module = VIS_BACKENDS[name][1]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigValidationError(
+                f'--vis {name}: the {module} package is not installed '
+                f'(pip install {module})')
+    visualizer = cfg.get('visualizer') or dict(
+        type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    backends = list(visualizer.get('vis_backends') or [])
+    present = {b.get('type') for b in backends if isinstance(b, dict)}
+    added = []
+    for name in names:
+        backend_type = VIS_BACKENDS[name][0]
+        if backend_type not in present:
+            backends.append(dict(type=backend_type))
+            present.add(backend_type)
+            added.append(backend_type)
+    visualizer['vis_backends'] = backends
+    cfg.visualizer = visualizer
+    return added
+
+
 def merge_train_options(cfg: Config,
                         config: str,
                         work_dir: Optional[str] = None,
@@ -31,7 +90,8 @@ def merge_train_options(cfg: Config,
                         amp: bool = False,
                         auto_scale_lr: bool = False,
                         cfg_options: Optional[dict] = None,
-                        launcher: str = 'none') -> Config:
+                        launcher: str = 'none',
+                        vis: Sequence[str] = ()) -> Config:
     """Apply the options of ``tools/train.py`` to a config, in place.
 
     Args:
@@ -54,18 +114,32 @@ def merge_train_options(cfg: Config,
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
             Without a GPU, a distributed launcher gets gloo and DDP without
             device ids. Defaults to ``'none'``.
+        vis (Sequence[str]): Visualisation backends to add
+            (:func:`add_vis_backends`: ``'tensorboard'``, ``'wandb'``).
+            A top-level config key ``vis`` (``--cfg-options
+            vis=tensorboard``, or a list) does the same and is removed from
+            the config. Defaults to ().
 
     Returns:
         Config: ``cfg``, changed.
 
     Raises:
-        ConfigValidationError: If the ``resume`` file does not exist, or
+        ConfigValidationError: If the ``resume`` file does not exist,
             ``auto_scale_lr`` is asked for a config without an
-            ``auto_scale_lr`` entry.
+            ``auto_scale_lr`` entry, or a ``vis`` backend is unknown or
+            not installed.
     """
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+
+    vis_names = list(vis or [])
+    if 'vis' in cfg:
+        from_cfg = cfg.pop('vis')
+        vis_names += [from_cfg] if isinstance(from_cfg, str) else list(
+            from_cfg or [])
+    if vis_names:
+        add_vis_backends(cfg, vis_names)
 
     if work_dir is not None:
         cfg.work_dir = work_dir

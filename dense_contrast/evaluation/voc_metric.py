@@ -4,9 +4,10 @@ DenseCL and MoCo v2 evaluate VOC detection with detectron2's PASCAL VOC
 evaluator: per-class VOC AP (difficult boxes ignored; the 11-point
 interpolation for VOC2007 test) at the ten IoU thresholds 0.50:0.05:0.95,
 averaged over classes, then AP = the mean over thresholds, AP50 and AP75 the
-values at 0.5 and 0.75. mmdet's ``VOCMetric`` reports one threshold (AP50)
-by default; this metric reuses its per-image collection and mmdet's
-``eval_map`` and reports the three numbers.
+values at 0.5 and 0.75. This metric reuses mmdet's ``VOCMetric`` (its
+per-image collection) and mmdet's ``eval_map``; how it differs from
+``VOCMetric`` configured with the same thresholds is in the class
+docstring.
 
 This module imports mmdet (the ``downstream`` extra), so
 :mod:`dense_contrast.evaluation` imports it only when one of its names is
@@ -48,6 +49,24 @@ class VOCCocoStyleMetric(VOCMetric):
     otherwise (``eval_mode='area'``). Boxes flagged difficult are ignored
     (neither true nor false positives), VOC's legacy ``+1`` box coordinates
     are kept, as in mmdet's ``VOCMetric``.
+
+    Against mmdet 3.3's ``VOCMetric(iou_thrs=[0.5, 0.55, ..., 0.95],
+    eval_mode=...)`` on the same predictions (tested,
+    ``tests/test_evaluation/test_voc_metric.py``): the mean over thresholds
+    is the same number (theirs ``mAP``, ours ``AP``); what this class does
+    that ``VOCMetric`` does not:
+
+    * AP50 and AP75 are reported exact. ``VOCMetric`` rounds every
+      per-threshold value to 3 decimals (``round(mean_ap, 3)``), e.g.
+      0.739 for 0.73889, which can move the last digit of a number quoted
+      as a percentage with one decimal, as the papers do;
+    * the keys are the papers' names: ``AP``, ``AP50``, ``AP75``, not
+      ``mAP`` plus ten ``AP50`` ... ``AP95`` keys;
+    * thresholds and ``eval_mode`` are checked when built (``ValueError``
+      naming the value), where ``VOCMetric`` asserts on ``eval_mode`` only;
+    * ``eval_map`` runs with ``nproc`` processes (default 1) and quietly,
+      with one summary line, where ``VOCMetric`` leaves ``eval_map``'s
+      default of 4 processes and logs a per-class table per threshold.
 
     Args:
         iou_thrs (Sequence[float]): IoU thresholds. Defaults to

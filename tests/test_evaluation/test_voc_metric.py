@@ -108,3 +108,59 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='iou_thrs'):
         VOCCocoStyleMetric(iou_thrs=[0.5, 1.5])
     assert np.isclose(VOCCocoStyleMetric(iou_thrs=0.5).iou_thrs, [0.5]).all()
+
+
+# ------------------------------------------- against mmdet's own VOCMetric
+def _mmdet_evaluate(samples, **kwargs):
+    from mmdet.evaluation import VOCMetric
+    metric = VOCMetric(iou_thrs=list(COCO_STYLE_IOU_THRS), **kwargs)
+    metric.dataset_meta = dict(classes=('a', 'b'))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
+
+
+def _mixed_samples():
+    """Two images, two classes, detections at several IoUs with false
+    positives and a miss: AP values with many decimals."""
+    return [
+        _sample([[0, 0, 99, 99], [200, 200, 299, 299], [400, 0, 499, 99]],
+                [0, 0, 1],
+                [_box_with_iou(0.93), [600, 600, 650, 650],
+                 [200, 200, 299, 299], [400, 0, 499, 99], [0, 300, 50, 350]],
+                [0.9, 0.85, 0.7, 0.8, 0.75], [0, 0, 0, 1, 1]),
+        _sample([[0, 0, 99, 99], [120, 0, 219, 99]], [0, 1],
+                [_box_with_iou(0.72), [120, 0, 219, 99], [300, 0, 399, 99]],
+                [0.95, 0.6, 0.99], [0, 1, 0]),
+    ]
+
+
+@pytest.mark.parametrize('mode', ['11points', 'area'])
+def test_same_mean_as_mmdet_voc_metric_with_coco_thresholds(mode):
+    """mmdet's VOCMetric(iou_thrs=0.50:0.05:0.95, eval_mode=...) averages
+    the same eval_map calls: its ``mAP`` is our ``AP``."""
+    ours = _evaluate(_mixed_samples(), eval_mode=mode)
+    theirs = _mmdet_evaluate(_mixed_samples(), eval_mode=mode)
+    assert ours['pascal_voc/AP'] == pytest.approx(theirs['pascal_voc/mAP'],
+                                                  abs=1e-12)
+    # Their per-threshold keys: AP50, AP55, ..., AP95.
+    assert [k for k in theirs if k != 'pascal_voc/mAP'] == [
+        f'pascal_voc/AP{int(t * 100):02d}' for t in COCO_STYLE_IOU_THRS
+    ]
+
+
+@pytest.mark.parametrize('mode', ['11points', 'area'])
+def test_mmdet_rounds_per_threshold_ap_to_three_decimals(mode):
+    """The difference that keeps this class: mmdet's VOCMetric rounds every
+    per-threshold AP (AP50, AP75, ...) to 3 decimals, ours keeps them
+    exact; they agree once ours is rounded the same way."""
+    ours = _evaluate(_mixed_samples(), eval_mode=mode)
+    theirs = _mmdet_evaluate(_mixed_samples(), eval_mode=mode)
+    differs = False
+    for key in ('AP50', 'AP75'):
+        exact, rounded = ours[f'pascal_voc/{key}'], theirs[f'pascal_voc/{key}']
+        assert rounded == round(exact, 3), key
+        differs |= rounded != exact
+    assert differs, 'the constructed case should need rounding'
+    # Ours has no 'mAP' key and no AP55 ... AP95 keys; theirs no 'AP'.
+    assert 'pascal_voc/mAP' not in ours and 'pascal_voc/AP55' not in ours
+    assert 'pascal_voc/AP' not in theirs

@@ -205,6 +205,12 @@ def test_openselfsup_densecl_r50_loads_strict_into_in1k_densecl(tmp_path):
     # the key encoder counts as averaged: the first update keeps it
     assert int(state['encoder_k.steps']) == 1000
     assert len(saved['state_dict']) == len(state)
+    # the same, checked against the config's model instead of the inferred
+    checked = tmp_path / 'densecl_checked.pth'
+    convert_weights(src, str(checked), 'openselfsup-densecl',
+                    'dense_contrast', config=IN1K_CONFIG)
+    assert torch.load(checked, weights_only=True)['state_dict'].keys() == \
+        loaded['state_dict'].keys()
 
     backbone = tmp_path / 'backbone.pth'
     convert_weights(src, str(backbone), 'openselfsup-densecl', 'backbone')

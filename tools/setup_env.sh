@@ -139,8 +139,9 @@ else
 fi
 
 # ---------------------------------------------------------------- OpenMMLab + project
-if have "mmpretrain==$MMPRETRAIN_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib' >/dev/null 2>&1; then
-  say "mmpretrain, mmdet, mmsegmentation and dense_contrast present"
+if have "mmpretrain==$MMPRETRAIN_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib' >/dev/null 2>&1 \
+   && [ -e "$ROOT/dense_contrast/.mim/tools" ]; then
+  say "mmpretrain, mmdet, mmsegmentation and dense_contrast (with its .mim links) present"
 else
   say "installing mmpretrain $MMPRETRAIN_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION and dense_contrast (editable)"
   pip_install --no-build-isolation -e "$ROOT[all]" \

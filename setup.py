@@ -96,8 +96,8 @@ if __name__ == '__main__':
     setup(
         name='dense_contrast',
         version=read_version(),
-        description='Dense contrastive self-supervised pretraining (DenseCL, DSC, MCL, '
-        'DenseCL++) as OpenMMLab components',
+        description='Dense contrastive self-supervised pretraining '
+        '(DenseCL, DSC, MCL, DenseCL++) as OpenMMLab components',
         long_description=open(osp.join(HERE, 'README.md')).read(),
         long_description_content_type='text/markdown',
         python_requires='>=3.9',

@@ -2,7 +2,8 @@
 # 8-GPU recipe (densecl_resnet50_8xb32-coslr-200e_in1k.py) with the global
 # batch 8 times smaller and the values that depend on it rescaled. Not run
 # to completion here; a derived recipe, not the paper's.
-#   python tools/train.py configs/densecl/densecl_resnet50_1xb32-coslr-200e_in1k.py
+#   python tools/train.py \
+#       configs/densecl/densecl_resnet50_1xb32-coslr-200e_in1k.py
 _base_ = ['./densecl_resnet50_8xb32-coslr-200e_in1k.py']
 
 # Per-GPU batch: 32, unchanged. BN statistics are still taken over 32 images

@@ -86,7 +86,8 @@ def read_scalar_log(path: str) -> List[dict]:
             except json.JSONDecodeError as err:
                 raise CurveLogError(
                     f'{path}, line {number}: not json ({err.msg}); expected '
-                    'one json object a line (mmengine\'s scalar log)') from None
+                    'one json object a line (mmengine\'s scalar log)'
+                ) from None
             if not isinstance(row, dict):
                 raise CurveLogError(
                     f'{path}, line {number}: expected a json object, got '

@@ -21,17 +21,17 @@ Targets:
   '__author__': ..., 'matching_heuristics': True}``.
 """
 import copy
-import os
 import os.path as osp
 import pickle
-from typing import Callable, Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ..utils.extract import (DETECTOR_KEY_MAP, get_model_state_dict,
-                             load_checkpoint_safely, sha256sum)
+                             load_checkpoint_safely, sha256sum,
+                             write_atomically)
 from .layout import (WeightLayoutError, add_prefix, compare_with_reference,
                      fill_num_batches_tracked, select_prefix, source_name)
 from .resnet import (ResNetArch, backbone_to_detectron2,
@@ -334,26 +334,6 @@ def _compact(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     }
 
 
-def _write_atomically(out_path: str, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename it.
-
-    Args:
-        out_path (str): The destination; missing folders are created.
-        write (Callable[[str], None]): Writes the content to the path it
-            is given.
-    """
-    out_dir = osp.dirname(osp.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp_path = osp.join(out_dir,
-                        f'.{osp.basename(out_path)}.{os.getpid()}.tmp')
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, out_path)
-    finally:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-
-
 def convert_weights(in_path: str,
                     out_path: str,
                     source: str,
@@ -434,7 +414,7 @@ def convert_weights(in_path: str,
         def write(path: str) -> None:
             torch.save(saved, path)
 
-    _write_atomically(out_path, write)
+    write_atomically(out_path, write)
     print_log(
         f'Converted {in_path} ({source}) to {out_path} ({target}): '
         f'{len(converted)} entries',

@@ -16,7 +16,7 @@ import logging
 import os
 import os.path as osp
 import pickle
-from typing import Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import torch
 from mmengine.logging import print_log
@@ -277,25 +277,32 @@ def pretrained_init_cfg(path: str) -> str:
     return f"init_cfg=dict(type='Pretrained', checkpoint={path!r})"
 
 
-def _save_atomically(obj: dict, out_path: str) -> None:
-    """Save with ``torch.save`` through a temporary file in the same folder.
+def write_atomically(out_path: str, write: Callable[[str], None]) -> None:
+    """Write a file through a temporary one in the same folder, then rename.
 
-    An interrupted run then never leaves a truncated file at ``out_path``.
+    An interrupted or failing write never leaves a truncated file at
+    ``out_path``; the temporary file is removed in every case.
 
     Args:
-        obj (dict): What to save.
-        out_path (str): The destination.
+        out_path (str): The destination; missing folders are created.
+        write (Callable[[str], None]): Writes the content to the path it is
+            given.
     """
     out_dir = osp.dirname(osp.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
     tmp_path = osp.join(out_dir,
                         f'.{osp.basename(out_path)}.{os.getpid()}.tmp')
     try:
-        torch.save(obj, tmp_path)
+        write(tmp_path)
         os.replace(tmp_path, out_path)
     finally:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+
+
+def _save_atomically(obj: dict, out_path: str) -> None:
+    """``torch.save`` through :func:`write_atomically`."""
+    write_atomically(out_path, lambda path: torch.save(obj, path))
 
 
 def extract_backbone_weights(in_path: str,

@@ -15,8 +15,10 @@ first used; without mmdet that raises
 :class:`~dense_contrast.utils.extras.MissingExtraError`, which says how to
 install it.
 """
+import contextlib
+import itertools
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -26,13 +28,52 @@ from dense_contrast.utils.extras import import_optional
 
 VOCMetric = import_optional('mmdet.evaluation',
                             'dense_contrast.VOCCocoStyleMetric').VOCMetric
-eval_map = import_optional('mmdet.evaluation.functional',
-                           'dense_contrast.VOCCocoStyleMetric').eval_map
+_mean_ap = import_optional('mmdet.evaluation.functional.mean_ap',
+                           'dense_contrast.VOCCocoStyleMetric')
+eval_map = _mean_ap.eval_map
 
-__all__ = ['VOCCocoStyleMetric', 'COCO_STYLE_IOU_THRS']
+__all__ = ['VOCCocoStyleMetric', 'COCO_STYLE_IOU_THRS', 'in_process_eval_map']
 
 #: IoU thresholds of COCO's AP: 0.50, 0.55, ..., 0.95.
 COCO_STYLE_IOU_THRS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
+
+
+class _InProcessPool:
+    """The part of ``multiprocessing.Pool`` that mmdet's ``eval_map`` uses,
+    run in the calling process."""
+
+    def __init__(self, processes: Optional[int] = None) -> None:
+        self.processes = processes
+
+    def starmap(self, func: Callable, iterable: Iterable) -> list:
+        return list(itertools.starmap(func, iterable))
+
+    def close(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def in_process_eval_map() -> Iterator[None]:
+    """Run mmdet's ``eval_map`` without child processes inside the block.
+
+    mmdet 3.3's ``eval_map`` forks a ``multiprocessing.Pool`` for every call
+    with more than one image, even with ``nproc=1``. A fork copies the
+    process with the locks its other threads held at that moment (PyTorch's
+    thread pools, a logger), and a child that needs one of them waits for
+    ever: the test suite hung that way. Inside this block the name ``Pool``
+    of ``mmdet.evaluation.functional.mean_ap`` (a module-level import there,
+    the only way in) is an in-process stand-in, and it is restored on
+    exit. For one process that is also faster than a pool.
+    """
+    original = _mean_ap.Pool
+    _mean_ap.Pool = _InProcessPool
+    try:
+        yield
+    finally:
+        _mean_ap.Pool = original
 
 
 @METRICS.register_module()
@@ -64,17 +105,18 @@ class VOCCocoStyleMetric(VOCMetric):
       ``mAP`` plus ten ``AP50`` ... ``AP95`` keys;
     * thresholds and ``eval_mode`` are checked when built (``ValueError``
       naming the value), where ``VOCMetric`` asserts on ``eval_mode`` only;
-    * ``eval_map`` runs with ``nproc`` processes (default 1) and quietly,
-      with one summary line, where ``VOCMetric`` leaves ``eval_map``'s
-      default of 4 processes and logs a per-class table per threshold.
+    * ``eval_map`` runs with ``nproc`` processes (default 1: in this
+      process, see :func:`in_process_eval_map`) and quietly, with one
+      summary line, where ``VOCMetric`` leaves ``eval_map``'s default of 4
+      processes and logs a per-class table per threshold.
 
     Args:
         iou_thrs (Sequence[float]): IoU thresholds. Defaults to
             :data:`COCO_STYLE_IOU_THRS`.
         eval_mode (str): ``'11points'`` or ``'area'``.
             Defaults to '11points'.
-        nproc (int): Processes used by ``eval_map`` per threshold.
-            Defaults to 1.
+        nproc (int): Processes used by ``eval_map`` per threshold; 1 runs
+            it in this process, without forking. Defaults to 1.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to 'cpu'.
         prefix (str, optional): Metric name prefix. Defaults to None
             (``'pascal_voc'``).
@@ -122,17 +164,20 @@ class VOCCocoStyleMetric(VOCMetric):
         logger = MMLogger.get_current_instance()
         gts, preds = zip(*results)
         per_threshold = OrderedDict()
-        for iou_thr in self.iou_thrs:
-            mean_ap, _ = eval_map(
-                preds,
-                gts,
-                iou_thr=iou_thr,
-                dataset=self.dataset_meta['classes'],
-                logger='silent',
-                eval_mode=self.eval_mode,
-                use_legacy_coordinate=True,
-                nproc=self.nproc)
-            per_threshold[iou_thr] = float(mean_ap)
+        serial = in_process_eval_map() if self.nproc == 1 else \
+            contextlib.nullcontext()
+        with serial:
+            for iou_thr in self.iou_thrs:
+                mean_ap, _ = eval_map(
+                    preds,
+                    gts,
+                    iou_thr=iou_thr,
+                    dataset=self.dataset_meta['classes'],
+                    logger='silent',
+                    eval_mode=self.eval_mode,
+                    use_legacy_coordinate=True,
+                    nproc=self.nproc)
+                per_threshold[iou_thr] = float(mean_ap)
         metrics: Dict[str, float] = OrderedDict(
             AP=float(np.mean(list(per_threshold.values()))))
         for name, thr in (('AP50', 0.5), ('AP75', 0.75)):

@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 
 from dense_contrast.evaluation import COCO_STYLE_IOU_THRS, VOCCocoStyleMetric
 from dense_contrast.registry import METRICS
+from dense_contrast.evaluation.voc_metric import in_process_eval_map
 
 
 def _sample(gt_boxes, gt_labels, pred_boxes, pred_scores, pred_labels,
@@ -116,7 +117,29 @@ def _mmdet_evaluate(samples, **kwargs):
     metric = VOCMetric(iou_thrs=list(COCO_STYLE_IOU_THRS), **kwargs)
     metric.dataset_meta = dict(classes=('a', 'b'))
     metric.process({}, samples)
-    return metric.evaluate(len(samples))
+    with in_process_eval_map():  # no forked pool inside the test process
+        return metric.evaluate(len(samples))
+
+
+def test_in_process_eval_map_forks_nothing_and_restores_the_pool(
+        monkeypatch):
+    """Inside the block eval_map never builds a process pool; outside it
+    mmdet's own Pool is back."""
+    import multiprocessing
+
+    from mmdet.evaluation.functional import mean_ap
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError('eval_map started a process pool')
+
+    monkeypatch.setattr(mean_ap, 'Pool', no_fork)
+    samples = _mixed_samples()
+    assert len(samples) > 1  # eval_map pools only for several images
+    ours = _evaluate(samples, eval_mode='area')
+    assert 0 < ours['pascal_voc/AP'] < 1
+    assert mean_ap.Pool is no_fork
+    monkeypatch.undo()
+    assert mean_ap.Pool is multiprocessing.Pool
 
 
 def _mixed_samples():

@@ -282,7 +282,10 @@ def run_training(cfg: Config,
         runner.logger.info(SAFE_HOOK_ADDED)
     runner.train()
     # Close gloo/NCCL before interpreter teardown: left to exit, gloo's
-    # threads can abort a finished rank (SIGABRT, "terminate called").
+    # threads can abort a finished rank (SIGABRT, "terminate called"). The
+    # barrier first: a rank that tore its group down while another was
+    # still writing the last checkpoint aborted the same way on busy cores.
     if torch.distributed.is_initialized():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return runner

@@ -122,7 +122,7 @@ def pretrain_and_probe(method: str, config: str, seed: int,
                        f'{settings.epochs} in {run_dir}')
     return _write(
         dict(
-            method=method, seed=seed, config=config,
+            method=method, seed=seed, config=osp.relpath(config, REPO_ROOT),
             checkpoint=osp.relpath(checkpoint),
             probes=curve[settings.epochs], curve=curve,
             pretrain_minutes=round(seconds / 60, 2)), result_path)
@@ -319,7 +319,7 @@ def run_study(settings: StudySettings) -> List[str]:
         settings.work_dir,
         dict(rows=summarise(records), runs=records,
              settings=dataclasses.asdict(settings), data_root=data_root,
-             minutes=round((time.time() - start) / 60, 2)))
+             minutes_this_invocation=round((time.time() - start) / 60, 2)))
     print(table, flush=True)
     print(f'[study] wrote {settings.work_dir}/study.md, study.json, '
           f'probe_curves.png in {(time.time() - start) / 60:.1f} min',

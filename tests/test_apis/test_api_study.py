@@ -102,3 +102,22 @@ def test_probe_table_compares_the_last_epoch_with_epoch_0():
     ]
     with pytest.raises(ValueError, match='epoch 0'):
         probe_table({12: curve[12]})
+
+
+def test_readme_table_is_the_committed_study():
+    """The README's study table and docs/study/study.md are what
+    ``tools/study.py --report-only --work-dir docs/study`` makes of the
+    committed study.json."""
+    import json
+    with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.json')) as f:
+        study = json.load(f)
+    table = markdown(summarise(
+        {m: runs for m, runs in study['runs'].items() if m in METHODS}))
+    with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.md')) as f:
+        assert f.read() == table
+    with open(osp.join(REPO_ROOT, 'README.md')) as f:
+        assert table in f.read()
+    # Three seeds of every default method, each with its transfer.
+    for method, runs in study['runs'].items():
+        assert sorted(r['seed'] for r in runs) == [0, 1, 2], method
+        assert all('fcn-linear/mIoU' in r['transfer'] for r in runs), method

@@ -23,6 +23,7 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 from dense_contrast.datasets import render_scene
+from dense_contrast.models.utils import mocov2_cfg
 from dense_contrast.registry import MODELS, TRANSFORMS
 
 REFERENCES = ('mmpretrain DenseCL', 'mmpretrain MoCo v2')
@@ -122,14 +123,10 @@ def reference_cfgs(model_cfg: dict) -> Dict[str, dict]:
             **copy.deepcopy(common)),
         'mmpretrain MoCo v2':
         dict(
-            type='mmpretrain.MoCo',
-            neck=dict(
-                type='mmpretrain.MoCoV2Neck',
-                in_channels=in_channels,
-                hid_channels=hid_channels,
-                out_channels=feat_dim,
-                with_avg_pool=True),
-            **copy.deepcopy(common)),
+            mocov2_cfg(
+                copy.deepcopy(backbone), in_channels, hid_channels, feat_dim,
+                common['queue_len']),
+            data_preprocessor=model_cfg.get('data_preprocessor')),
     }
 
 

@@ -29,6 +29,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from ..models.utils import mocov2_cfg
 from ..utils.extract import (DETECTOR_KEY_MAP, get_model_state_dict,
                              load_checkpoint_safely, sha256sum,
                              write_atomically)
@@ -152,22 +153,7 @@ def inferred_model_cfg(weights: SourceWeights, path: str,
             head=dict(type='InfoNCEHead', temperature=0.2))
     hid, channels = _shape_of(weights, 'neck.mlp.0.weight', path, layout)
     dim, length = _shape_of(weights, 'queue', path, layout)
-    return dict(
-        type='mmpretrain.MoCo',
-        queue_len=length,
-        feat_dim=dim,
-        momentum=0.001,  # mmengine's 1 - m; no effect on the layout
-        backbone=backbone,
-        neck=dict(
-            type='mmpretrain.MoCoV2Neck',
-            in_channels=channels,
-            hid_channels=hid,
-            out_channels=dim,
-            with_avg_pool=True),
-        head=dict(
-            type='mmpretrain.ContrastiveHead',
-            loss=dict(type='mmpretrain.CrossEntropyLoss'),
-            temperature=0.2))
+    return mocov2_cfg(backbone, channels, hid, dim, length)
 
 
 def _inferred_detector_reference(weights: SourceWeights, path: str,

@@ -55,3 +55,40 @@ def build_parts(
         neck=build_module(neck),
         head=build_module(head),
         data_preprocessor=build_module(data_preprocessor))
+
+
+def mocov2_cfg(backbone: dict, in_channels: int, hid_channels: int,
+               feat_dim: int, queue_len: int) -> dict:
+    """Config of mmpretrain's ``MoCo`` as MoCo v2: the 2-layer MLP neck on
+    the pooled last stage, the InfoNCE head at temperature 0.2 and a key
+    encoder updated with MoCo's m = 0.999 (mmengine's ``momentum=0.001``).
+
+    The reference model of the step benchmark and the model that converted
+    MoCo v2 weights must fit.
+
+    Args:
+        backbone (dict): The backbone config.
+        in_channels (int): Channels of the backbone's last stage (C).
+        hid_channels (int): Hidden width of the neck's MLP.
+        feat_dim (int): Projection size D (the queue holds D x K).
+        queue_len (int): Queue length K.
+
+    Returns:
+        dict: The model config (types in mmpretrain's scope).
+    """
+    return dict(
+        type='mmpretrain.MoCo',
+        queue_len=queue_len,
+        feat_dim=feat_dim,
+        momentum=0.001,  # mmengine's EMA convention: 1 - m
+        backbone=backbone,
+        neck=dict(
+            type='mmpretrain.MoCoV2Neck',
+            in_channels=in_channels,
+            hid_channels=hid_channels,
+            out_channels=feat_dim,
+            with_avg_pool=True),
+        head=dict(
+            type='mmpretrain.ContrastiveHead',
+            loss=dict(type='mmpretrain.CrossEntropyLoss'),
+            temperature=0.2))

@@ -2,6 +2,7 @@
 reach, the momentum schedule and LARS exclusions."""
 import copy
 import math
+import re
 
 import pytest
 import torch
@@ -232,26 +233,85 @@ def test_bad_inputs_and_configs_raise_named_errors():
         _build(fpn_strides=(8, 16, 32))
 
 
-def test_lars_excludes_every_norm_and_bias_parameter():
-    """The configs' paramwise_cfg on mmpretrain's LARS: BN and bias params
-    get no decay and no adaptation, all conv/linear weights keep both."""
+# The authors' paramwise options (configs/selfsup/MCL/MCL.py of
+# https://github.com/GuoQiushan/MCL), applied with re.search to their names.
+AUTHORS_EXCLUDE = (r'(bn|gn)(\d+)?.(weight|bias)', 'bias')
+# This project's module names -> the authors' (encoder_q = Sequential(ResNet,
+# FPN, DetConvGpNonLinearHead); their MLPs are nn.Sequential of Linear, BN,
+# ReLU, Linear[, BN]; predictors are NonLinearNeckV2, whose MLP is `mlp`).
+TO_AUTHORS_NAMES = (
+    (r'^backbone\.', 'encoder_q.0.'),
+    (r'^neck\.', 'encoder_q.1.'),
+    (r'^region_neck\.shared_convs\.', 'encoder_q.2.cls_convs.'),
+    (r'^region_neck\.mlp\.', 'encoder_q.2.mlp.'),
+    (r'^head\.predictors\.(\d+)\.', r'head.predictor.\1.mlp.'),
+    (r'(mlp\.)fc0\.', r'\g<1>0.'),
+    (r'(mlp\.)bn0\.', r'\g<1>1.'),
+    (r'(mlp\.)fc1\.', r'\g<1>3.'),
+    (r'(mlp\.)bn1\.', r'\g<1>4.'),
+)
+
+
+def _authors_name(name: str) -> str:
+    for pattern, repl in TO_AUTHORS_NAMES:
+        name = re.sub(pattern, repl, name)
+    return name
+
+
+def _lars_groups(config: str):
+    """(name, lars_exclude, weight_decay, parameter) of every trainable
+    parameter of the config's own model under its optim_wrapper."""
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
-    cfg = Config.fromfile(
-        'configs/mcl/mcl_resnet18_1xb32-lars-coslr-20e_toyscenes.py')
-    model = _build()
-    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(config)
+    with DefaultScope.overwrite_default_scope('dense_contrast'):
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert type(wrapper.optimizer).__name__ == 'LARS'
     names = {id(p): n for n, p in model.named_parameters()}
-    seen = 0
-    for group in wrapper.optimizer.param_groups:
-        for param in group['params']:
-            name = names[id(param)]
-            excluded = param.dim() == 1  # BN weights/biases and all biases
-            assert group.get('lars_exclude', False) == excluded, name
-            assert (group['weight_decay'] == 0) == excluded, name
-            seen += 1
-    assert seen == sum(p.requires_grad for p in model.parameters())
+    rows = [(names[id(param)], group.get('lars_exclude', False),
+             group['weight_decay'], param)
+            for group in wrapper.optimizer.param_groups
+            for param in group['params']]
+    assert len(rows) == sum(p.requires_grad for p in model.parameters())
+    return rows
+
+
+@pytest.mark.parametrize('config', [
+    'configs/mcl/mcl_resnet50_32xb128-lars-coslr-100e_in1k.py',
+    'configs/mcl/mcl_resnet18_1xb32-lars-coslr-20e_toyscenes.py'
+])
+def test_lars_exclusions_are_the_authors_expression(config):
+    """Excluded from decay and adaptation: exactly what the authors'
+    expressions select on their names of the same parameters."""
+    rows = _lars_groups(config)
+    translated = {_authors_name(name) for name, *_ in rows}
+    assert len(translated) == len(rows)
+    assert not any(n.startswith(('backbone.', 'neck.', 'region_neck.'))
+                   for n in translated)
+    for name, excluded, weight_decay, _ in rows:
+        theirs = _authors_name(name)
+        expected = any(re.search(e, theirs) for e in AUTHORS_EXCLUDE)
+        assert excluded == expected, (name, theirs)
+        assert (weight_decay == 0) == expected, name
+    # The BN weights in nn.Sequential keep decay and adaptation there.
+    kept = {re.sub(r'\d+', '#', n) for n, ex, _, p in rows
+            if p.dim() == 1 and not ex}
+    assert kept == {
+        'backbone.layer#.#.downsample.#.weight', 'region_neck.mlp.bn#.weight',
+        'head.predictors.#.bn#.weight'
+    }
+
+
+def test_lars_allbn_variant_excludes_every_norm_and_bias():
+    """The broader option: every BN parameter and bias excluded, every conv
+    and linear weight kept."""
+    rows = _lars_groups(
+        'configs/mcl/mcl_resnet50_32xb128-lars-allbn-coslr-100e_in1k.py')
+    for name, excluded, weight_decay, param in rows:
+        assert excluded == (param.dim() == 1), name
+        assert (weight_decay == 0) == excluded, name
 
 
 def test_overfit_fixed_batch_lowers_every_level_loss():

@@ -1,0 +1,3 @@
+from .warmup_cosine_lr import CosineAnnealingWarmupFactorLR
+
+__all__ = ['CosineAnnealingWarmupFactorLR']

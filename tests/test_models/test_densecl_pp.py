@@ -1,5 +1,7 @@
 """DenseCL++: DenseCL parity with the parts off, slow loop references for
-each new term, gradients, queues, overfitting and backbone extraction."""
+each new term, the weighting of the dense terms, gradients, queues,
+overfitting and backbone extraction."""
+import itertools
 import math
 
 import pytest
@@ -19,6 +21,7 @@ DENSECL_PP = dict(
         type='ImageReconstructionHead', in_channels=512, channels=(8, 4)))
 ALL_PARTS = dict(dense_negatives='all', cross_view=True, reconstruction=True)
 TAU = 0.2
+WEIGHTINGS = ('replace', 'shared', 'additive')
 
 
 def _views(n: int = 4, size: int = 64, seed: int = 123):
@@ -73,10 +76,11 @@ def _slow_dense(query, key, banks, positive_view, same_image_negatives):
 
 
 # ------------------------------------------------------------------ parity
-def test_all_parts_off_equals_densecl():
+@pytest.mark.parametrize('weighting', ['replace', 'shared'])
+def test_all_parts_off_equals_densecl(weighting):
     """Same weights, views and seed: DenseCL's losses and gradients."""
     densecl = build(DENSECL)
-    ours = build(DENSECL_PP)
+    ours = build(DENSECL_PP, dense_weighting=weighting)
     ours.load_state_dict(densecl.state_dict(), strict=True)
     views = _views()
     results = []
@@ -95,6 +99,86 @@ def test_all_parts_off_equals_densecl():
                                        msg=name)
     torch.testing.assert_close(ours.dense_queue.feats,
                                densecl.dense_queue.feats)
+
+
+# ------------------------------------------------ weighting of dense terms
+def test_dense_weights_total_is_lambda_unless_additive():
+    """Every combination of parts: 'replace' and 'shared' keep the dense
+    terms' total at loss_lambda; 'additive' adds the parts' own weights."""
+    lam, neg_w, xview_w = 0.4, 0.3, 0.7
+    for weighting in WEIGHTINGS:
+        model = build(DENSECL_PP, dense_weighting=weighting, loss_lambda=lam,
+                      dense_neg_weight=neg_w, xview_weight=xview_w)
+        for negatives, cross_view in itertools.product(
+                (None, 'all', 'random_k', 'queue'), (False, True)):
+            model.dense_negatives, model.cross_view = negatives, cross_view
+            weights = model.dense_weights()
+            expected_terms = {'loss_dense'}
+            if weighting != 'replace' and negatives is not None:
+                expected_terms.add('loss_dense_neg')
+            if cross_view:
+                expected_terms.add('loss_dense_xview')
+            assert set(weights) == expected_terms, (weighting, negatives)
+            expected_total = lam
+            if weighting == 'additive':
+                expected_total += (neg_w * (negatives is not None) +
+                                   xview_w * cross_view)
+            assert sum(weights.values()) == pytest.approx(expected_total), (
+                weighting, negatives, cross_view)
+            if weighting == 'shared':
+                assert len(set(weights.values())) == 1
+
+
+def test_replace_swaps_the_negatives_of_densecls_term():
+    """'replace' computes the same dense terms as 'additive', but in place
+    of DenseCL's term: (i) is the dense term with dense negatives, (ii)'s
+    reverse direction is the additive cross-view term."""
+    state = build(DENSECL_PP).double().state_dict()
+
+    def run(**overrides):
+        model = build(DENSECL_PP, **overrides).double()
+        model.load_state_dict(state, strict=True)
+        torch.manual_seed(7)
+        losses = model.loss([v.double() for v in _views(n=3)], None)
+        weights = model.dense_weights()
+        return {k: float(v.detach()) / weights[k] for k, v in losses.items()
+                if k in weights}
+
+    replaced = run(dense_negatives='all')
+    added = run(dense_negatives='all', dense_weighting='additive')
+    assert set(replaced) == {'loss_dense'}
+    assert replaced['loss_dense'] == pytest.approx(added['loss_dense_neg'],
+                                                   rel=1e-9)
+    assert replaced['loss_dense'] != pytest.approx(added['loss_dense'],
+                                                   rel=1e-3)
+    replaced = run(cross_view=True)
+    added = run(cross_view=True, dense_weighting='additive')
+    for key in ('loss_dense', 'loss_dense_xview'):
+        assert replaced[key] == pytest.approx(added[key], rel=1e-9), key
+
+
+def test_same_image_negatives_with_pooled_negatives_equal_loop():
+    """With pooled (queued) negatives, ``same_image_negatives`` adds the
+    non-matched locations of the positive's view of the query's image."""
+    model = build(DENSECL_PP, same_image_negatives=True).double()
+    queue = model.dense_queue.feats  # D, K
+    query, key = _embeddings(seed=13), _embeddings(seed=14)
+    loss = model._dense_loss(query, key, 'pooled', {}, 1, None)
+    n_img, _, grid = query.dense_proj.shape
+    total = 0.0
+    for n in range(n_img):
+        for s in range(grid):
+            sims = query.backbone_feats[n, :, s] @ key.backbone_feats[n]
+            j_star = int(sims.argmax())
+            negatives = [queue[:, k] for k in range(queue.shape[1])]
+            negatives += [key.dense_proj[n, :, t] for t in range(grid)
+                          if t != j_star]
+            total += _info_nce(query.dense_proj[n, :, s],
+                               key.dense_proj[n, :, j_star], negatives)
+    assert loss.item() == pytest.approx(total / (n_img * grid), rel=1e-9)
+    model.same_image_negatives = False
+    assert model._dense_loss(query, key, 'pooled', {}, 1,
+                             None).item() != pytest.approx(loss.item())
 
 
 # ------------------------------------------------- slow references per term
@@ -197,14 +281,14 @@ def test_reconstruction_loss_equals_loop():
 
 
 # --------------------------------------------------------------- training
-@pytest.mark.parametrize('framework', ['moco', 'simclr'])
-def test_gradients_reach_the_backbone(framework):
-    model = build(DENSECL_PP, framework=framework, **ALL_PARTS)
+@pytest.mark.parametrize('framework,weighting', [('moco', 'additive'),
+                                                  ('simclr', 'replace')])
+def test_gradients_reach_the_backbone(framework, weighting):
+    model = build(DENSECL_PP, framework=framework, dense_weighting=weighting,
+                  **ALL_PARTS)
     losses = model.loss(_views(), None)
-    assert set(losses) == {
-        'loss_single', 'loss_dense', 'loss_dense_neg', 'loss_dense_xview',
-        'loss_rec'
-    }
+    assert set(losses) == {'loss_single', 'loss_rec', *model.dense_weights()}
+    assert len(losses) == (5 if weighting == 'additive' else 4)
     for key, value in losses.items():
         model.zero_grad()
         value.backward(retain_graph=True)
@@ -221,7 +305,7 @@ def test_gradients_reach_the_backbone(framework):
 
 def test_dense_vector_queue_takes_single_locations():
     model = build(DENSECL_PP, dense_negatives='queue',
-                  dense_enqueue_per_image=2)
+                  dense_enqueue_per_image=2, dense_weighting='additive')
     views = _views(n=4)
     losses = model.loss(views, None)
     assert 'loss_dense_neg' in losses
@@ -244,6 +328,8 @@ def test_bad_arguments_are_named():
         build(DENSECL_PP, framework='simclr', dense_negatives='queue')
     with pytest.raises(ValueError, match='needs a rec_head'):
         build(DENSECL_PP, reconstruction=True, rec_head=None)
+    with pytest.raises(ValueError, match="dense_weighting must be one of"):
+        build(DENSECL_PP, dense_weighting='sum')
     model = build(DENSECL_PP)
     with pytest.raises(ValueError, match='two views of the same shape'):
         model.loss([torch.randn(2, 3, 64, 64)], None)

@@ -12,13 +12,16 @@ from model_builders import build
 from test_densecl_pp import DENSECL_PP
 from test_distributed import PER_RANK, WORLD, _free_port, _init
 
-# MoCo with every location of the other images as negatives; SimCLR with a
-# random subset (the same on every process), gathered with gradient.
+# MoCo with every location of the other images as negatives (the parts'
+# terms added to DenseCL's); SimCLR with a random subset (the same on every
+# process), gathered with gradient, in place of DenseCL's pooled negatives,
+# with the same image's other-view locations as negatives too.
 CASES = {
-    'moco': dict(dense_negatives='all', cross_view=True),
+    'moco': dict(dense_negatives='all', cross_view=True,
+                 dense_weighting='additive'),
     'simclr': dict(framework='simclr', dense_negatives='random_k',
                    num_dense_negatives=24, cross_view=True,
-                   reconstruction=True),
+                   reconstruction=True, same_image_negatives=True),
 }
 
 
@@ -68,7 +71,7 @@ def test_two_processes_equal_one_process(tmp_path):
         for name in CASES:
             ref, out = single[name], multi[name]
             assert out['losses'].keys() == ref['losses'].keys()
-            assert 'loss_dense_neg' in ref['losses']
+            assert 'loss_dense_neg' in single['moco']['losses']
             for key, value in ref['losses'].items():
                 torch.testing.assert_close(
                     out['losses'][key], value, rtol=1e-5, atol=1e-6,

@@ -14,6 +14,8 @@ from .base_dense_contrast import BaseDenseContrast, ViewEmbeddings
 
 FRAMEWORKS = ('moco', 'simclr')
 DENSE_NEGATIVE_MODES = ('all', 'random_k', 'queue')
+#: How the dense terms are weighted (see :meth:`DenseCLPP.dense_weights`).
+DENSE_WEIGHTINGS = ('replace', 'shared', 'additive')
 
 
 def _split(view: ViewEmbeddings,
@@ -46,36 +48,55 @@ class DenseCLPP(BaseDenseContrast):
 
     No code was released and only the abstract could be read, so every
     mechanism below is this project's reading; each choice is an argument.
-    The model is DenseCL plus three parts, each a switch with its own
-    logged, weighted loss term:
+    The model is DenseCL with three parts, each a switch:
 
-    - ``loss_single``, ``loss_dense``: DenseCL's two terms, weighted
-      ``1 - loss_lambda`` and ``loss_lambda``. With the three parts off and
-      ``framework='moco'`` the losses equal :class:`DenseCL`'s (tested).
-    - (i) ``dense_negatives`` -> ``loss_dense_neg`` (``dense_neg_weight``):
-      the dense term again, but its negatives are *dense* key vectors of the
-      other images of the global batch instead of pooled ones: ``'all'``
-      every location of every other image, ``'random_k'`` a random subset
-      of ``num_dense_negatives`` locations of the gathered batch (the same
-      on every process; locations of the query's own image are excluded),
-      or ``'queue'`` a FIFO of single dense keys, ``dense_enqueue_per_image``
-      random locations of each image per step (MoCo only).
-    - (ii) ``cross_view`` -> ``loss_dense_xview`` (``xview_weight``): the
-      dense term in the other direction (view-2 queries against their
-      matched view-1 keys, so the dense positives become symmetric), with
-      negatives from *both* views of the other images: dense vectors under
-      the mode of (i) if it is on, otherwise pooled ones (the dense queue
-      for MoCo, the pooled in-batch projections for SimCLR).
+    - ``loss_single``: DenseCL's global term, weighted ``1 - loss_lambda``.
+    - ``loss_dense``: DenseCL's dense term, view-1 queries against their
+      matched view-2 keys. With the three parts off and ``framework='moco'``
+      the losses equal :class:`DenseCL`'s (tested, in every weighting).
+    - (i) ``dense_negatives``: the negatives of the dense term become
+      *dense* key vectors of the other images of the global batch instead
+      of pooled ones: ``'all'`` every location of every other image,
+      ``'random_k'`` a random subset of ``num_dense_negatives`` locations
+      of the gathered batch (the same on every process; locations of the
+      query's own image are excluded), or ``'queue'`` a FIFO of single
+      dense keys, ``dense_enqueue_per_image`` random locations of each
+      image per step (MoCo only).
+    - (ii) ``cross_view`` -> ``loss_dense_xview``: the dense term in the
+      other direction too (view-2 queries against their matched view-1
+      keys, so the dense positives become symmetric), with negatives from
+      *both* views of the other images: dense vectors under the mode of (i)
+      if it is on, otherwise pooled ones (the dense queue for MoCo, the
+      pooled in-batch projections for SimCLR).
     - (iii) ``reconstruction`` -> ``loss_rec`` (``rec_weight``): ``rec_head``
       reconstructs every view that the online encoder embedded from its
       last backbone map.
 
-    Choices where the paper is silent: the parts are added to DenseCL's
-    terms rather than replacing them (so each ablation row is "DenseCL plus
-    one part"); in the dense-negative terms the query's own image is never
-    a negative unless ``same_image_negatives``, which admits the
-    non-matched locations of the positive's view (likely false negatives,
-    hence off).
+    ``dense_weighting`` says how (i) and (ii) enter the loss
+    (:meth:`dense_weights` gives the weight of every dense term):
+
+    - ``'replace'`` (default): the parts change DenseCL's dense term instead
+      of adding terms. (i) swaps its negatives (``loss_dense`` itself uses
+      the dense negatives); (ii) adds the reverse direction, and the two
+      directions share ``loss_lambda`` (``loss_dense`` and
+      ``loss_dense_xview`` weighted ``loss_lambda / 2`` each), with the
+      negatives of both views in both directions. The total dense weight
+      is ``loss_lambda`` in every ablation row, so rows differ only in what
+      the dense term contrasts.
+    - ``'shared'``: DenseCL's pooled-negative term is kept and each part
+      adds its own term (``loss_dense_neg`` for (i), ``loss_dense_xview``
+      for (ii)); all dense terms share ``loss_lambda`` equally.
+    - ``'additive'``: as ``'shared'``, but the parts' terms are added with
+      their own weights ``dense_neg_weight`` and ``xview_weight`` on top of
+      DenseCL's ``loss_lambda``: more parts means more dense weight, so
+      ablation rows are not comparable in this form.
+
+    ``same_image_negatives`` adds, to every dense term, the non-matched
+    locations of the positive's view of the query's own image as
+    negatives: the cross-view dense negatives within an image pair. Off by
+    default: most of them lie on the same object or the same background
+    as the query and its positive, so they are likely false negatives.
+    Otherwise the query's own image is never a negative.
 
     Two frameworks:
 
@@ -128,9 +149,14 @@ class DenseCLPP(BaseDenseContrast):
             Defaults to None.
         cross_view (bool): Part (ii). Defaults to False.
         reconstruction (bool): Part (iii). Defaults to False.
-        dense_neg_weight (float): Weight of ``loss_dense_neg``.
+        dense_weighting (str): ``'replace'``, ``'shared'`` or
+            ``'additive'`` (see above). Defaults to 'replace'.
+        dense_neg_weight (float): Weight of ``loss_dense_neg`` with
+            ``dense_weighting='additive'`` (unused otherwise).
             Defaults to 0.5.
-        xview_weight (float): Weight of ``loss_dense_xview``. Defaults to 0.5.
+        xview_weight (float): Weight of ``loss_dense_xview`` with
+            ``dense_weighting='additive'`` (unused otherwise).
+            Defaults to 0.5.
         rec_weight (float): Weight of ``loss_rec``. Defaults to 0.1.
         num_dense_negatives (int): K of ``'random_k'``. Defaults to 4096.
         dense_queue_len (int): Length of the queue of ``'queue'``.
@@ -161,6 +187,7 @@ class DenseCLPP(BaseDenseContrast):
                  dense_negatives: Optional[str] = None,
                  cross_view: bool = False,
                  reconstruction: bool = False,
+                 dense_weighting: str = 'replace',
                  dense_neg_weight: float = 0.5,
                  xview_weight: float = 0.5,
                  rec_weight: float = 0.1,
@@ -176,6 +203,9 @@ class DenseCLPP(BaseDenseContrast):
             raise ValueError(
                 'dense_negatives must be None or one of '
                 f'{DENSE_NEGATIVE_MODES}, got {dense_negatives!r}')
+        if dense_weighting not in DENSE_WEIGHTINGS:
+            raise ValueError(f'dense_weighting must be one of '
+                             f'{DENSE_WEIGHTINGS}, got {dense_weighting!r}')
         if dense_negatives == 'queue' and framework != 'moco':
             raise ValueError("dense_negatives='queue' needs framework='moco' "
                              '(SimCLR keeps no queues)')
@@ -201,6 +231,7 @@ class DenseCLPP(BaseDenseContrast):
         self.dense_negatives = dense_negatives
         self.cross_view = cross_view
         self.reconstruction = reconstruction
+        self.dense_weighting = dense_weighting
         self.dense_neg_weight = dense_neg_weight
         self.xview_weight = xview_weight
         self.rec_weight = rec_weight
@@ -332,6 +363,38 @@ class DenseCLPP(BaseDenseContrast):
             same = same & ~admitted
         return same
 
+    def same_image_negatives_of(self, key: ViewEmbeddings,
+                                positive_location: Tensor
+                                ) -> Tuple[Tensor, Tensor]:
+        """The non-matched locations of the positive's view of each query's
+        own image, as extra negatives (``same_image_negatives`` with pooled
+        or queued negatives, whose banks hold no location of this batch).
+
+        Args:
+            key (ViewEmbeddings): Keys of the positive's view, this
+                process's N images; dense projections of shape (N, D, S).
+            positive_location (Tensor): Location of each query's positive,
+                queries image-major. Shape (N, S_q).
+
+        Returns:
+            tuple[Tensor, Tensor]: The vectors, every location of every
+            local image, shape (N * S, D), and which of them are not
+            negatives of which query, shape (N * S_q, N * S), bool:
+            ``exclude[n * S_q + s, m * S + t]`` is False only for m = n and
+            t != ``positive_location[n, s]``.
+        """
+        num, _, grid = key.dense_proj.shape
+        device = key.dense_proj.device
+        column_image = torch.arange(num, device=device).repeat_interleave(
+            grid)
+        column_location = torch.arange(grid, device=device).repeat(num)
+        query_image = torch.arange(num, device=device).repeat_interleave(
+            positive_location.shape[1])
+        admitted = ((query_image[:, None] == column_image[None, :])
+                    & (positive_location.flatten()[:, None]
+                       != column_location[None, :]))
+        return dense_to_rows(key.dense_proj), ~admitted
+
     def _dense_loss(self, query: ViewEmbeddings, key: ViewEmbeddings,
                     negatives: str, bank_views: Dict[int, ViewEmbeddings],
                     positive_view: int,
@@ -354,7 +417,8 @@ class DenseCLPP(BaseDenseContrast):
         Returns:
             Tensor: Scalar loss (unweighted).
         """
-        if negatives == 'pooled' and pooled is None:
+        if (negatives == 'pooled' and pooled is None
+                and not self.same_image_negatives):
             # MoCo: DenseCL's term, pooled keys of past images.
             return self.dense_contrast_loss(query, key)
         idx = self.match_index(query, key)  # N, S
@@ -363,19 +427,31 @@ class DenseCLPP(BaseDenseContrast):
         num, _, grid = query.dense_proj.shape
         query_image = self._image_ids(
             num, queries.device).repeat_interleave(grid)
-        if negatives == 'pooled':  # SimCLR: pooled in-batch projections
-            feats, images = pooled
+        if negatives in ('all', 'random_k'):
+            bank = self.dense_bank(
+                [v.dense_proj for v in bank_views.values()],
+                list(bank_views), negatives)
             return self.head.loss(
-                queries, positives, feats.t(),
-                query_image[:, None] == images[None, :])
+                queries, positives, bank.feats.t(),
+                self.exclusion(query_image, idx.flatten(), positive_view,
+                               bank))
+        exclude = None
         if negatives == 'queue':
-            return self.head.loss(queries, positives,
-                                  self.dense_vector_queue.feats)
-        bank = self.dense_bank([v.dense_proj for v in bank_views.values()],
-                               list(bank_views), negatives)
-        return self.head.loss(
-            queries, positives, bank.feats.t(),
-            self.exclusion(query_image, idx.flatten(), positive_view, bank))
+            feats = self.dense_vector_queue.feats
+        elif pooled is None:  # MoCo: DenseCL's pooled keys of past images
+            feats = self.dense_queue.feats
+        else:  # SimCLR: pooled in-batch projections
+            feats, images = pooled
+            feats = feats.t()
+            exclude = query_image[:, None] == images[None, :]
+        if self.same_image_negatives:
+            extra, extra_exclude = self.same_image_negatives_of(key, idx)
+            if exclude is None:
+                exclude = extra_exclude.new_zeros(
+                    (queries.shape[0], feats.shape[1]))
+            feats = torch.cat([feats, extra.t().to(feats.dtype)], dim=1)
+            exclude = torch.cat([exclude, extra_exclude], dim=1)
+        return self.head.loss(queries, positives, feats, exclude)
 
     # ----------------------------------------------------------------- loss
     def _global_loss(self, enc: dict) -> Tensor:
@@ -395,6 +471,30 @@ class DenseCLPP(BaseDenseContrast):
         return self.head.loss(queries, positives, bank.t(),
                               query_image[:, None] == bank_image[None, :])
 
+    def dense_weights(self) -> Dict[str, float]:
+        """Weight of every dense loss term that is on, by its logged name
+        (read at every step, so a schedule of ``loss_lambda`` applies).
+
+        Returns:
+            dict[str, float]: ``loss_dense`` and, for the parts that add
+            terms, ``loss_dense_neg`` and ``loss_dense_xview``. Their sum is
+            ``loss_lambda`` with ``dense_weighting`` ``'replace'`` or
+            ``'shared'``, whichever parts are on.
+        """
+        lam = self.loss_lambda
+        if self.dense_weighting == 'replace':
+            if self.cross_view:
+                return dict(loss_dense=lam / 2, loss_dense_xview=lam / 2)
+            return dict(loss_dense=lam)
+        weights = dict(loss_dense=lam)
+        if self.dense_negatives is not None:
+            weights['loss_dense_neg'] = self.dense_neg_weight
+        if self.cross_view:
+            weights['loss_dense_xview'] = self.xview_weight
+        if self.dense_weighting == 'shared':
+            weights = {name: lam / len(weights) for name in weights}
+        return weights
+
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         """Losses of one step; pushes this step's keys into the queues.
@@ -404,8 +504,8 @@ class DenseCLPP(BaseDenseContrast):
             data_samples (list[DataSample]): Unused.
 
         Returns:
-            dict[str, Tensor]: ``loss_single``, ``loss_dense`` and, for the
-            parts that are on, ``loss_dense_neg``, ``loss_dense_xview``,
+            dict[str, Tensor]: ``loss_single``, the dense terms of
+            :meth:`dense_weights` and, with ``reconstruction``,
             ``loss_rec``; each already weighted.
         """
         if len(inputs) != 2 or inputs[0].shape != inputs[1].shape:
@@ -418,19 +518,27 @@ class DenseCLPP(BaseDenseContrast):
         pooled = (self._pooled_bank(q1, enc['q2'])
                   if self.framework == 'simclr' else None)
 
+        weights = self.dense_weights()
+        part_negatives = self.dense_negatives or 'pooled'
+        both_views = {0: enc['k1'], 1: k2} if self.cross_view else {1: k2}
         losses = dict(
-            loss_single=(1 - self.loss_lambda) * self._global_loss(enc),
-            loss_dense=self.loss_lambda * self._dense_loss(
-                q1, k2, 'pooled', {}, 1, pooled))
-        if self.dense_negatives is not None:
-            losses['loss_dense_neg'] = self.dense_neg_weight * \
+            loss_single=(1 - self.loss_lambda) * self._global_loss(enc))
+        if self.dense_weighting == 'replace':
+            # DenseCL's term with the parts' negatives (both views' with
+            # (ii)).
+            losses['loss_dense'] = weights['loss_dense'] * self._dense_loss(
+                q1, k2, part_negatives, both_views, 1, pooled)
+        else:
+            losses['loss_dense'] = weights['loss_dense'] * self._dense_loss(
+                q1, k2, 'pooled', {}, 1, pooled)
+        if 'loss_dense_neg' in weights:
+            losses['loss_dense_neg'] = weights['loss_dense_neg'] * \
                 self._dense_loss(q1, k2, self.dense_negatives, {1: k2}, 1,
                                  pooled)
-        if self.cross_view:
-            k1 = enc['k1']
-            losses['loss_dense_xview'] = self.xview_weight * \
-                self._dense_loss(enc['q2'], k1, self.dense_negatives
-                                 or 'pooled', {0: k1, 1: k2}, 0, pooled)
+        if 'loss_dense_xview' in weights:
+            losses['loss_dense_xview'] = weights['loss_dense_xview'] * \
+                self._dense_loss(enc['q2'], enc['k1'], part_negatives,
+                                 both_views, 0, pooled)
         if self.reconstruction:
             losses['loss_rec'] = self.rec_weight * self.rec_head.loss(
                 enc['c5'], torch.cat(enc['online']))

@@ -35,6 +35,7 @@ MMENGINE_VERSION=$(pinned mmengine)
 MMPRETRAIN_VERSION=$(pinned mmpretrain)
 MMDET_VERSION=$(pinned mmdet)
 MMSEG_VERSION=$(pinned mmsegmentation)
+OPENMIM_VERSION=$(pinned openmim)
 CACHE="${DC_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dense_contrast/wheels}"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -139,11 +140,15 @@ else
 fi
 
 # ---------------------------------------------------------------- OpenMMLab + project
-if have "mmpretrain==$MMPRETRAIN_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib' >/dev/null 2>&1 \
+# openmim comes with the tests extra (mim train / mim run are tested); the
+# constraints hold its dataset-download dependency to releases that leave
+# setuptools alone.
+if have "mmpretrain==$MMPRETRAIN_VERSION" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" "openmim==$OPENMIM_VERSION" \
+   && "$PY" -c 'import dense_contrast, pytest, ftfy, regex, matplotlib, mim' >/dev/null 2>&1 \
    && [ -e "$ROOT/dense_contrast/.mim/tools" ]; then
-  say "mmpretrain, mmdet, mmsegmentation and dense_contrast (with its .mim links) present"
+  say "mmpretrain, mmdet, mmsegmentation, openmim and dense_contrast (with its .mim links) present"
 else
-  say "installing mmpretrain $MMPRETRAIN_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION and dense_contrast (editable)"
+  say "installing mmpretrain $MMPRETRAIN_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION, openmim $OPENMIM_VERSION and dense_contrast (editable)"
   pip_install --no-build-isolation -e "$ROOT[all]" \
     || die "pip could not install the project within $CONSTRAINTS (requirements/*.txt)"
 fi
@@ -153,8 +158,10 @@ fi
 import torch, torchvision, mmengine, mmcv, mmpretrain, mmdet, mmseg
 import mmseg.models  # needs ftfy and regex
 import dense_contrast
+import mim
 print(f'[setup] torch {torch.__version__}, torchvision {torchvision.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__}, mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, '
-      f'mmseg {mmseg.__version__}, dense_contrast {dense_contrast.__version__}')
+      f'mmseg {mmseg.__version__}, openmim {mim.__version__}, '
+      f'dense_contrast {dense_contrast.__version__}')
 PYEOF
 say "environment ready in $(elapsed): activate with 'source $VENV/bin/activate'"

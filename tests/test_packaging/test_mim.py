@@ -124,22 +124,57 @@ def test_metafile_parses_and_points_to_existing_configs(method):
                 where, weights)
 
 
+#: Every result the metafiles list: the papers' reported numbers (DenseCL's
+#: tables, ImageNet-1k 200 epochs, and their MoCo v2 rows; MCL's abstract)
+#: and mmpretrain's linear top-1. DSC and DenseCL++ list none: DSC's
+#: abstract has no numbers and DenseCL++'s gives only gains.
+REPORTED = {
+    ('densecl', 'faster-rcnn_r50-c4_densecl-pre_ms-24k_voc0712',
+     'Object Detection'): dict(AP=58.7, AP50=82.8, AP75=65.2),
+    ('densecl', 'mask-rcnn_r50_fpn_densecl-pre_1x_coco',
+     'Object Detection'): {'box AP': 40.3},
+    ('densecl', 'mask-rcnn_r50_fpn_densecl-pre_1x_coco',
+     'Instance Segmentation'): {'mask AP': 36.4},
+    ('densecl', 'fcn_r50-d8_densecl-pre_4xb4-20k_voc12aug-512x512',
+     'Semantic Segmentation'): {'mIoU': 69.4},
+    ('densecl', 'fcn_r50-d8_densecl-pre_4xb2-40k_cityscapes-769x769',
+     'Semantic Segmentation'): {'mIoU': 75.7},
+    ('densecl', 'resnet50_densecl-pre_8xb32-linear-steplr-100e_in1k',
+     'Image Classification'): {'Top 1 Accuracy': 63.5},
+    ('mocov2', 'faster-rcnn_r50-c4_mocov2-pre_ms-24k_voc0712',
+     'Object Detection'): dict(AP=57.0, AP50=82.4, AP75=63.6),
+    ('mocov2', 'mask-rcnn_r50_fpn_mocov2-pre_1x_coco',
+     'Object Detection'): {'box AP': 38.9},
+    ('mocov2', 'mask-rcnn_r50_fpn_mocov2-pre_1x_coco',
+     'Instance Segmentation'): {'mask AP': 35.5},
+    ('mocov2', 'fcn_r50-d8_mocov2-pre_4xb4-20k_voc12aug-512x512',
+     'Semantic Segmentation'): {'mIoU': 67.5},
+    ('mocov2', 'fcn_r50-d8_mocov2-pre_4xb2-40k_cityscapes-769x769',
+     'Semantic Segmentation'): {'mIoU': 74.5},
+    ('mocov2', 'resnet50_mocov2-pre_8xb32-linear-steplr-100e_in1k',
+     'Image Classification'): {'Top 1 Accuracy': 67.5},
+    ('mcl', 'mask-rcnn_r50_fpn_mcl-pre_mcl-fpn-head_1x_coco',
+     'Object Detection'): {'box AP': 42.5},
+    ('mcl', 'mask-rcnn_r50_fpn_mcl-pre_mcl-fpn-head_1x_coco',
+     'Instance Segmentation'): {'mask AP': 38.3},
+}
+
+
 def test_reported_numbers_of_the_papers():
-    """A few values, against the papers' tables (DenseCL, MCL) and the
-    MoCo v2 rows of DenseCL's tables."""
-
-    def metric(method, model, task):
+    """Every number in the metafiles, and no other, against the papers'
+    tables (DenseCL, MCL), the MoCo v2 rows of DenseCL's tables and
+    mmpretrain's linear probes."""
+    listed = {}
+    for method in METHODS:
         meta = _load_yaml(osp.join(ROOT, 'configs', method, 'metafile.yml'))
-        entry = next(m for m in meta['Models'] if m['Name'] == model)
-        return next(r['Metrics'] for r in entry['Results']
-                    if r['Task'] == task)
-
-    assert metric('densecl', 'faster-rcnn_r50-c4_densecl-pre_ms-24k_voc0712',
-                  'Object Detection') == dict(AP=58.7, AP50=82.8, AP75=65.2)
-    assert metric('mocov2', 'mask-rcnn_r50_fpn_mocov2-pre_1x_coco',
-                  'Object Detection') == {'box AP': 38.9}
-    assert metric('mcl', 'mask-rcnn_r50_fpn_mcl-pre_mcl-fpn-head_1x_coco',
-                  'Instance Segmentation') == {'mask AP': 38.3}
+        for model in meta['Models']:
+            for result in model.get('Results') or []:
+                key = (method, model['Name'], result['Task'])
+                assert key not in listed, f'{key}: listed twice'
+                listed[key] = result['Metrics']
+    assert sorted(listed) == sorted(REPORTED)
+    for key, metrics in REPORTED.items():
+        assert listed[key] == metrics, key
 
 
 def test_model_index_loads_with_modelindex():

@@ -16,6 +16,7 @@ import logging
 import os
 import os.path as osp
 import pickle
+import re
 from typing import Callable, Dict, List, Optional, Union
 
 import torch
@@ -27,7 +28,8 @@ __all__ = [
     'load_checkpoint_safely', 'get_model_state_dict', 'select_submodule',
     'build_extract_meta', 'extract_backbone_weights', 'pretrained_init_cfg',
     'sha256sum', 'top_level_names', 'DEFAULT_PREFIX',
-    'DETECTOR_KEY_MAP', 'extract_detector_weights', 'algorithm_from_cfg_text'
+    'DETECTOR_KEY_MAP', 'extract_detector_weights', 'shift_fpn_levels',
+    'algorithm_from_cfg_text'
 ]
 
 DEFAULT_PREFIX = 'backbone.'
@@ -363,10 +365,56 @@ DETECTOR_KEY_MAP = {
 }
 
 
+def shift_fpn_levels(state_dict: Dict[str, torch.Tensor],
+                     start_level: int,
+                     prefix: str = 'neck.') -> Dict[str, torch.Tensor]:
+    """Renumber the levels of an mmdet ``FPN`` for a detector whose FPN
+    starts at a later backbone stage.
+
+    mmdet's ``FPN(start_level=s)`` numbers its ``lateral_convs`` and
+    ``fpn_convs`` from the backbone stage ``s``: RetinaNet (``s=1``, C3-C5)
+    calls ``lateral_convs.0`` what MCL's FPN over C2-C5 calls
+    ``lateral_convs.1``. Levels below ``start_level`` are dropped; other
+    keys are returned unchanged.
+
+    Args:
+        state_dict (dict[str, Tensor]): Detector-named weights.
+        start_level (int): The detector FPN's ``start_level`` (>= 0).
+        prefix (str): Prefix of the FPN keys. Defaults to ``'neck.'``.
+
+    Returns:
+        dict[str, Tensor]: The renamed weights.
+
+    Raises:
+        ValueError: If ``start_level`` is negative or no FPN level is left.
+    """
+    if start_level < 0:
+        raise ValueError(f'fpn_start_level must be >= 0, got {start_level}')
+    pattern = re.compile(
+        rf'^{re.escape(prefix)}(lateral_convs|fpn_convs)\.(\d+)\.(.*)$')
+    shifted: Dict[str, torch.Tensor] = {}
+    num_fpn = 0
+    for key, value in state_dict.items():
+        match = pattern.match(key)
+        if match is None:
+            shifted[key] = value
+            continue
+        level = int(match.group(2)) - start_level
+        if level >= 0:
+            shifted[f'{prefix}{match.group(1)}.{level}.{match.group(3)}'] = \
+                value
+            num_fpn += 1
+    if start_level and not num_fpn:
+        raise ValueError(f'no FPN level of {prefix!r} is left with '
+                         f'fpn_start_level={start_level}')
+    return shifted
+
+
 def extract_detector_weights(in_path: str,
                              out_path: str,
                              key_map: Optional[Dict[str, str]] = None,
-                             with_meta: bool = True) -> dict:
+                             with_meta: bool = True,
+                             fpn_start_level: int = 0) -> dict:
     """Write backbone, FPN and box-head convs with mmdet detector names.
 
     Like :func:`extract_backbone_weights`, but every prefix of ``key_map``
@@ -382,14 +430,18 @@ def extract_detector_weights(in_path: str,
         key_map (dict[str, str], optional): Source prefix to detector
             prefix. Defaults to :data:`DETECTOR_KEY_MAP`.
         with_meta (bool): Whether to add ``meta``. Defaults to True.
+        fpn_start_level (int): ``start_level`` of the target detector's FPN:
+            0 for Mask R-CNN (P2-P5 from C2-C5, MCL's own layout), 1 for
+            RetinaNet (C3-C5); see :func:`shift_fpn_levels`. Defaults to 0.
 
     Returns:
         dict: The object that was saved.
 
     Raises:
         FileNotFoundError: If ``in_path`` does not exist.
-        ValueError: If ``out_path`` is ``in_path`` or a prefix matches
-            nothing (the message lists the checkpoint's top-level names).
+        ValueError: If ``out_path`` is ``in_path``, a prefix matches
+            nothing (the message lists the checkpoint's top-level names) or
+            ``fpn_start_level`` leaves no FPN level.
     """
     if osp.exists(out_path) and osp.exists(in_path) and osp.samefile(
             in_path, out_path):
@@ -402,6 +454,8 @@ def extract_detector_weights(in_path: str,
     for src, dst in key_map.items():
         part = select_submodule(model_state, src)
         state_dict.update({dst + key: value for key, value in part.items()})
+    if fpn_start_level:
+        state_dict = shift_fpn_levels(state_dict, fpn_start_level)
     extracted: dict = dict(state_dict=state_dict)
     if with_meta:
         extracted['meta'] = build_extract_meta(checkpoint, in_path,

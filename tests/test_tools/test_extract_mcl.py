@@ -136,6 +136,27 @@ def test_cli_option_writes_the_same_file(tmp_path):
     state_dict = torch.load(out, weights_only=True)['state_dict']
     assert 'roi_head.bbox_head.shared_convs.3.conv.weight' in state_dict
     _check_loaded(model, state_dict)
+    # RetinaNet's FPN starts at C3: its level 0 is MCL's level 1.
+    proc = subprocess.run(
+        [sys.executable, TOOL,
+         str(ckpt),
+         str(out), '--with-fpn-head', '--fpn-start-level', '1'],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    shifted = torch.load(out, weights_only=True)['state_dict']
+    assert not any(k.startswith(('neck.lateral_convs.3', 'neck.fpn_convs.3'))
+                   for k in shifted)
+    for kind in ('lateral_convs', 'fpn_convs'):
+        for level in range(3):
+            ours = getattr(model.neck, kind)[level + 1]
+            assert torch.equal(shifted[f'neck.{kind}.{level}.conv.weight'],
+                               ours.conv.weight)
+            assert torch.equal(shifted[f'neck.{kind}.{level}.bn.bias'],
+                               ours.bn.bias)
+    assert torch.equal(shifted['backbone.conv1.weight'],
+                       state_dict['backbone.conv1.weight'])
     # A checkpoint without an FPN gives the named error of select_submodule.
     torch.save({'backbone.conv1.weight': torch.ones(1)}, ckpt)
     proc = subprocess.run(

@@ -29,7 +29,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             Defaults to None, i.e. ``sys.argv[1:]``.
 
     Returns:
-        argparse.Namespace: ``input``, ``output``, ``prefix``, ``no_meta``.
+        argparse.Namespace: ``input``, ``output``, ``prefix``, ``config``,
+        ``no_meta``, ``with_fpn_head``, ``fpn_start_level``.
     """
     parser = argparse.ArgumentParser(
         description='Extract the backbone of a pretraining checkpoint into a '
@@ -57,7 +58,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='MCL: also write the FPN and the region-head convs, with mmdet '
         'detector names (backbone.*, neck.*, '
         'roi_head.bbox_head.shared_convs.*); --prefix is ignored')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--fpn-start-level',
+        type=int,
+        default=0,
+        help='with --with-fpn-head: start_level of the target detector\'s '
+        'FPN; 1 for RetinaNet (C3-C5), whose lateral_convs.0 is MCL\'s '
+        'lateral_convs.1 (default: 0, Mask R-CNN)')
+    args = parser.parse_args(argv)
+    if args.fpn_start_level and not args.with_fpn_head:
+        parser.error('--fpn-start-level needs --with-fpn-head')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -81,7 +92,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 Config.fromfile(args.config), args.input, 'input checkpoint')
         if args.with_fpn_head:
             extracted = extract_detector_weights(
-                args.input, args.output, with_meta=not args.no_meta)
+                args.input,
+                args.output,
+                with_meta=not args.no_meta,
+                fpn_start_level=args.fpn_start_level)
         else:
             extracted = extract_backbone_weights(
                 args.input,

@@ -1,0 +1,20 @@
+# MCL's 2x (coco_R_50_FPN_CONV_2x_moco.yaml of
+# https://github.com/GuoQiushan/MCL): mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py
+# for 180k iterations of 16 images, lr x0.1 at 120k and 160k. No number is
+# quoted for it here.
+_base_ = ['./mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py']
+
+max_iters = 180000
+train_cfg = dict(max_iters=max_iters)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=1000),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=max_iters,
+        by_epoch=False,
+        milestones=[120000, 160000],
+        gamma=0.1)
+]

@@ -15,6 +15,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.registry import DefaultScope, init_default_scope
 
 from dense_contrast.datasets import TOYSCENES_CLASSES, TOYSCENES_PALETTE
@@ -100,7 +101,7 @@ def test_fcn_r50_losses_are_mmseg_stock(name):
     """The R50 FCN configs keep mmseg's stock cross-entropy (averaged over
     every pixel, as in the papers' mmseg versions), set explicitly."""
     ours = Config.fromfile(osp.join(BENCH, 'mmsegmentation', name))
-    stock = Config.fromfile(f'mmseg::fcn/{name}')
+    stock = get_config(f'mmseg::fcn/{name}')  # the installed stock file
     for head in ('decode_head', 'auxiliary_head'):
         loss = ours.model[head].loss_decode
         assert loss.avg_non_ignore is False, head

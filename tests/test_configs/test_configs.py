@@ -53,3 +53,36 @@ def test_imagenet_densecl_has_the_papers_parameter_count():
     assert sum(p.numel() for p in model.parameters()) == 64_850_560
     assert sum(p.numel() for p in model.neck.parameters()) == 8_917_248
     assert model.global_queue.feats.shape == (128, 65536)
+
+
+def test_coco_pretraining_reads_unlabelled_train2017(tmp_path):
+    """DenseCL's COCO config reads every image of ``train2017/`` (mmdet's
+    COCO layout) without annotations, and yields two views of each."""
+    import numpy as np
+    from PIL import Image
+
+    from dense_contrast.registry import DATASETS
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'densecl',
+                 'densecl_resnet50_8xb32-coslr-800e_coco.py'))
+    folder = tmp_path / 'train2017'
+    folder.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((40, 60, 3), 40 * index, np.uint8)).save(
+            folder / f'{index:012d}.jpg')
+    (tmp_path / 'annotations').mkdir()  # present in the layout, not read
+    dataset_cfg = cfg.train_dataloader.dataset
+    assert dataset_cfg.data_root == 'data/coco/'
+    dataset_cfg.data_root = str(tmp_path)
+    init_default_scope(cfg.default_scope)
+    try:
+        dataset = DATASETS.build(dataset_cfg)
+        sample = dataset[0]
+    finally:
+        DefaultScope._instance_dict.pop(DefaultScope.get_current_instance()
+                                        .instance_name, None)
+    assert len(dataset) == 3
+    assert [osp.basename(dataset.get_data_info(i)['img_path'])
+            for i in range(3)] == [f'{i:012d}.jpg' for i in range(3)]
+    assert 'gt_label' not in dataset.get_data_info(0)
+    assert [tuple(v.shape) for v in sample['inputs']] == [(3, 224, 224)] * 2

@@ -5,11 +5,10 @@ import math
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
+from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 
 import dense_contrast  # noqa: F401
 from dense_contrast.engine import CosineAnnealingWarmupFactorLR
-from dense_contrast.registry import PARAM_SCHEDULERS
 
 IN1K = 'configs/mcl/mcl_resnet50_32xb128-lars-coslr-100e_in1k.py'
 TOY = 'configs/mcl/mcl_resnet18_1xb32-lars-coslr-20e_toyscenes.py'
@@ -29,21 +28,21 @@ def authors_lr(it, max_iters, base_lr, min_lr, warmup_iters, warmup_ratio):
     return regular * (1 - (1 - it / warmup_iters) * (1 - warmup_ratio))
 
 
-def _scheduler(config, epoch_length, lr=None):
-    """The config's only scheduler, converted to iterations as
-    ``Runner.build_param_scheduler`` does for convert_to_iter_based."""
+def _scheduler(config, epoch_length):
+    """The config's only scheduler, built as ``Runner.build_param_scheduler``
+    builds it (mmengine's registry in the config's scope, converted to
+    iterations with the train loader's length)."""
     cfg = Config.fromfile(config)
-    base_lr = lr or cfg.optim_wrapper.optimizer.lr
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
-                                lr=base_lr)
+                                lr=cfg.optim_wrapper.optimizer.lr)
     (sched_cfg, ) = cfg.param_scheduler
-    sched_cfg = dict(sched_cfg)
-    assert sched_cfg.pop('convert_to_iter_based') is True
-    with DefaultScope.overwrite_default_scope('dense_contrast'):
-        cls = PARAM_SCHEDULERS.get(sched_cfg.pop('type'))
-    assert cls is CosineAnnealingWarmupFactorLR
-    scheduler = cls.build_iter_from_epoch(
-        optimizer=optimizer, epoch_length=epoch_length, **sched_cfg)
+    assert sched_cfg.convert_to_iter_based is True
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        scheduler = PARAM_SCHEDULERS.build(
+            sched_cfg,
+            default_args=dict(optimizer=optimizer, epoch_length=epoch_length))
+    assert type(scheduler) is CosineAnnealingWarmupFactorLR
+    assert not scheduler.by_epoch
     return cfg, optimizer, scheduler
 
 

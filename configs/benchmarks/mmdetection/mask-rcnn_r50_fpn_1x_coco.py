@@ -5,7 +5,8 @@
 # (`norm_eval=False`), no frozen stage (FREEZE_AT 0), box head 4conv1fc with
 # SyncBN, 90k iterations of 16 images (= 12 epochs), lr 0.02, steps at 2/3
 # and 8/9. mmdet's 1x schedule (12 epochs, steps 8/11) and single-scale
-# 1333x800 training are kept; the papers train at multi-scale 640-800.
+# 1333x800 training are kept; the papers train at multi-scale 640-800, which
+# `mask-rcnn_r50_fpn_ms-1x_coco.py` does: use that one to compare with them.
 # Reported (COCO-pretrained 800 ep / ImageNet 200 ep), APbb / APmk:
 #   MoCo v2: 38.5 / 34.8 (COCO), 38.9 / 35.5 (IN)
 #   DenseCL: 39.6 / 35.7 (COCO), 40.3 / 36.4 (IN)

@@ -7,7 +7,8 @@
 # with the authors' exclusions and their warm-up x cosine schedule
 # (_base_/schedules/lars_coslr_100e.py).
 # The authors train in fp16 (apex O1): on GPUs run it with --amp, e.g.
-#   bash tools/dist_train.sh configs/mcl/mcl_resnet50_32xb128-lars-coslr-100e_in1k.py 8 --amp
+#   bash tools/dist_train.sh \
+#       configs/mcl/mcl_resnet50_32xb128-lars-coslr-100e_in1k.py 8 --amp
 # (float16 with dynamic loss scaling, gradients unscaled before clipping).
 _base_ = [
     '../_base_/models/mcl_r50_fpn.py',

@@ -27,9 +27,8 @@ from .checkpoint import register_safe_globals
 __all__ = [
     'load_checkpoint_safely', 'get_model_state_dict', 'select_submodule',
     'build_extract_meta', 'extract_backbone_weights', 'pretrained_init_cfg',
-    'sha256sum', 'top_level_names', 'DEFAULT_PREFIX',
-    'DETECTOR_KEY_MAP', 'extract_detector_weights', 'shift_fpn_levels',
-    'algorithm_from_cfg_text'
+    'sha256sum', 'top_level_names', 'DEFAULT_PREFIX', 'DETECTOR_KEY_MAP',
+    'extract_detector_weights', 'shift_fpn_levels', 'algorithm_from_cfg_text'
 ]
 
 DEFAULT_PREFIX = 'backbone.'

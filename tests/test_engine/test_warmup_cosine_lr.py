@@ -68,8 +68,8 @@ def test_in1k_lr_equals_the_authors_formula():
     # Epoch 55: 6.75 (a cosine over epochs 10-100 after the warm-up gave 8.0).
     assert lrs[55 * IN1K_EPOCH_LENGTH] == pytest.approx(6.749, abs=1e-3)
     # The warm-up ends below the base lr: the cosine has already moved.
-    assert lrs[3127] == pytest.approx(
-        1e-4 + 0.5 * (16 - 1e-4) * (1 + math.cos(math.pi * 3127 / 31200)))
+    assert lrs[3127] == pytest.approx(1e-4 + 0.5 * (16 - 1e-4) *
+                                      (1 + math.cos(math.pi * 3127 / 31200)))
     assert lrs[3127] < 16.0
 
 

@@ -1,7 +1,7 @@
 # MCL's 2x (coco_R_50_FPN_CONV_2x_moco.yaml of
-# https://github.com/GuoQiushan/MCL): mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py
-# for 180k iterations of 16 images, lr x0.1 at 120k and 160k. No number is
-# quoted for it here.
+# https://github.com/GuoQiushan/MCL):
+# mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py for 180k iterations of 16
+# images, lr x0.1 at 120k and 160k. No number is quoted for it here.
 _base_ = ['./mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py']
 
 max_iters = 180000

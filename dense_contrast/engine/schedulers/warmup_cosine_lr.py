@@ -165,8 +165,7 @@ class CosineAnnealingWarmupFactorLR(CosineAnnealingLR):
         if end != INF:
             end = int(end * epoch_length)
         return cls(
-            *args, T_max=T_max, begin=begin, end=end, by_epoch=False,
-            **kwargs)
+            *args, T_max=T_max, begin=begin, end=end, by_epoch=False, **kwargs)
 
     def warmup_factor(self, step: int) -> float:
         """The warm-up factor f(t) of step ``step`` (counted from
@@ -183,7 +182,8 @@ class CosineAnnealingWarmupFactorLR(CosineAnnealingLR):
         factor = self.warmup_factor(step)
         values = []
         for base in self.base_values:
-            eta_min = (self.eta_min if self.eta_min_ratio is None else base *
-                       self.eta_min_ratio)
+            eta_min = (
+                self.eta_min if self.eta_min_ratio is None else base *
+                self.eta_min_ratio)
             values.append(factor * (eta_min + (base - eta_min) * progress))
         return values

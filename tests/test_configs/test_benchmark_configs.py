@@ -347,10 +347,12 @@ def test_mcl_config_loads_backbone_fpn_and_head(name,
         assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0
         assert cfg.auto_scale_lr.base_batch_size == 16
         from mmdet.registry import HOOKS
+
+        from dense_contrast.engine import TrainPreciseBNHook
         init_default_scope('mmdet')
         (hook, ) = [HOOKS.build(h) for h in cfg.custom_hooks]
-        assert type(hook).__name__ == 'PreciseBNHook'
-        assert (hook.num_samples, hook.interval) == (3200, 10000)
+        assert type(hook) is TrainPreciseBNHook
+        assert (hook.num_iters, hook.interval) == (200, 10000)
     assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
     assert cfg.model.neck.norm_cfg.type == 'SyncBN'
 

@@ -5,8 +5,8 @@
 # the OpenSelfSup benchmarks is assumed): SyncBN backbone and FPN, nothing
 # frozen, multi-scale 640-800 training, 90k iterations of 16 images, lr 0.01
 # (x0.1 at 60k and 80k, warm-up over 1,000 iterations), weight decay 1e-4
-# and none on norms, precise BN (approximated as in
-# mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py; RetinaNet's head has no BN).
+# and none on norms, precise BN as in
+# mask-rcnn_r50_fpn_mcl-fpn-head_ms-90k_coco.py (RetinaNet's head has no BN).
 # Pretrained: the backbone and MCL's FPN levels P3-P5 (laterals and output
 # convs: their converter's names match a RetinaNet FPN from C3); P6/P7 and
 # the head start from scratch, as there. Extract with
@@ -78,8 +78,13 @@ optim_wrapper = dict(
     optimizer=dict(lr=0.01, momentum=0.9, weight_decay=1e-4),
     paramwise_cfg=dict(norm_decay_mult=0.))
 auto_scale_lr = dict(base_batch_size=16)
+# detectron2's TEST.PRECISE_BN: 200 batches, every 10k iterations (the
+# authors' EVAL_PERIOD) and after the last, before checkpoint and evaluation.
 custom_hooks = [
-    dict(type='mmpretrain.PreciseBNHook', num_samples=3200, interval=10000)
+    dict(
+        type='dense_contrast.TrainPreciseBNHook',
+        num_iters=200,
+        interval=10000)
 ]
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
 log_processor = dict(by_epoch=False)

@@ -1,4 +1,5 @@
 from .dense_probe_hook import DenseProbeHook
+from .precise_bn_hook import TrainPreciseBNHook
 from .run_safety_hooks import (NonFiniteLossError, NonFiniteLossHook,
                                SignalCheckpointHook, SkippedImagesHook,
                                TrainingInterrupted)
@@ -7,5 +8,5 @@ from .safe_checkpoint_hook import SafeCheckpointHook
 __all__ = [
     'DenseProbeHook', 'SafeCheckpointHook', 'NonFiniteLossHook',
     'SignalCheckpointHook', 'SkippedImagesHook', 'NonFiniteLossError',
-    'TrainingInterrupted'
+    'TrainingInterrupted', 'TrainPreciseBNHook'
 ]

@@ -86,8 +86,12 @@ extras = {
     'downstream': read_requirements('downstream.txt'),
     'tests': read_requirements('tests.txt'),
     'optional': read_requirements('optional.txt'),
+    # faiss for the dense retrieval; left out of 'all' (torch's search
+    # finds the same neighbours, and the tested environment has no faiss).
+    'retrieval': read_requirements('retrieval.txt'),
 }
-extras['all'] = sorted({r for reqs in extras.values() for r in reqs})
+extras['all'] = sorted(
+    {r for name, reqs in extras.items() if name != 'retrieval' for r in reqs})
 # mmcv through mim, which picks the build matching torch and CUDA.
 extras['mim'] = read_requirements('mminstall.txt')
 

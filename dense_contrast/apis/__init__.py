@@ -8,7 +8,8 @@ Each tool in ``tools/`` parses its options and calls one of these:
 ``tools/analysis_tools/plot_curves.py`` -> :func:`plot_curves`;
 ``tools/analysis_tools/get_flops.py`` -> :func:`model_complexity`;
 ``tools/analysis_tools/visualize_dense.py`` -> :func:`load_model`,
-:func:`source_image` and :func:`write_pictures`. Jobs that run in a
+:func:`source_image` and :func:`write_pictures`; ``tools/eval_dense.py`` ->
+:func:`evaluate_checkpoints` and :func:`write_report`. Jobs that run in a
 subprocess go through :func:`run_logged` (:mod:`.runner`).
 """
 from .benchmark import default_configs, run_benchmark, split_config_spec
@@ -23,6 +24,8 @@ from .study_report import METHODS, probe_table
 from .study_settings import (DEFAULT_METHODS, STUDY_TRANSFER_OPTIONS,
                              TRANSFER_CONFIGS, StudySettings)
 from .complexity import COMPLEXITY_PARTS, model_complexity
+from .eval_dense import (DEFAULT_EVAL_PROBES, evaluate_checkpoints,
+                         report_markdown, write_report)
 from .curves import (CurveLogError, collect_curves, find_scalar_logs,
                      plot_curves, read_scalar_log)
 from .train import (SAFE_HOOK_ADDED, VIS_BACKENDS, add_vis_backends,
@@ -56,5 +59,8 @@ __all__ = [
     'default_configs', 'split_config_spec', 'run_benchmark', 'Candidate',
     'make_batch', 'reference_cfgs',
     # visualisation
-    'load_model', 'source_image', 'write_pictures'
+    'load_model', 'source_image', 'write_pictures',
+    # dense evaluation of checkpoints
+    'DEFAULT_EVAL_PROBES', 'evaluate_checkpoints', 'report_markdown',
+    'write_report'
 ]

@@ -16,17 +16,22 @@ installs it.
 import importlib
 from typing import Any, List
 
+from .dense_probe_metric import DenseProbeMetric
 from .dense_probes import (DenseCorrespondenceProbe, DenseKNNProbe,
                            DenseLinearProbe, DenseProbeSuite,
-                           extract_dense_features, knn_vote,
-                           label_proportions, load_segmentation_split,
-                           miou_from_confusion, segmentation_confusion)
+                           DenseRetrievalProbe, extract_dense_features,
+                           knn_search, knn_vote, label_proportions,
+                           load_mmseg_split, load_segmentation_split,
+                           miou_from_confusion, segmentation_confusion,
+                           split_configs, write_voc_layout)
 
 __all__: list = [
-    'DenseLinearProbe', 'DenseKNNProbe', 'DenseProbeSuite',
-    'extract_dense_features', 'knn_vote', 'label_proportions',
-    'load_segmentation_split', 'miou_from_confusion',
-    'segmentation_confusion', 'DenseCorrespondenceProbe'
+    'DenseLinearProbe', 'DenseKNNProbe', 'DenseRetrievalProbe',
+    'DenseProbeSuite', 'DenseProbeMetric', 'extract_dense_features',
+    'knn_search', 'knn_vote', 'label_proportions', 'load_segmentation_split',
+    'load_mmseg_split', 'split_configs', 'write_voc_layout',
+    'miou_from_confusion', 'segmentation_confusion',
+    'DenseCorrespondenceProbe'
 ]
 
 #: Public names imported on first access -> the module defining them.

@@ -17,6 +17,8 @@ __all__ = ['MissingExtraError', 'import_optional', 'EXTRA_OF_PACKAGE']
 EXTRA_OF_PACKAGE = {
     'mmdet': ('mmdet', 'downstream'),
     'mmseg': ('mmsegmentation', 'downstream'),
+    # Optional fast nearest-neighbour search of the dense retrieval.
+    'faiss': ('faiss-cpu', 'retrieval'),
 }
 
 

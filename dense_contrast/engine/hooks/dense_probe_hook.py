@@ -3,7 +3,6 @@ from typing import Dict, Optional, Sequence
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook, LoggerHook
-from mmengine.model import is_model_wrapper
 
 from dense_contrast.evaluation import DenseProbeSuite
 from dense_contrast.registry import HOOKS
@@ -34,8 +33,11 @@ class DenseProbeHook(Hook):
     go on.
 
     Args:
-        data_root (str): Labelled data (``{split}/images``,
-            ``{split}/semantic``; the toy scenes layout).
+        data_root (str, optional): Labelled data in the toy scenes layout
+            (``{split}/images``, ``{split}/semantic``). Defaults to None:
+            then ``train_dataset`` and ``val_dataset`` (mmseg dataset
+            configs, e.g. VOC or ADE20K, see :class:`DenseProbeSuite`) give
+            the data.
         interval (int): Probe every ``interval`` epochs; the last epoch is
             always probed. Defaults to 1.
         before_train (bool): Also probe before the first epoch (epoch 0,
@@ -46,13 +48,14 @@ class DenseProbeHook(Hook):
         prefix (str): Prefix of the logged keys. Defaults to 'probe'.
         **suite_kwargs: Other arguments of :class:`DenseProbeSuite`
             (``train_split``, ``val_split``, ``num_train``, ``num_val``,
-            ``num_classes``, ``stage``, ``img_scale``, ``batch_size``).
+            ``num_classes``, ``stage``, ``img_scale``, ``batch_size``,
+            ``train_dataset``, ``val_dataset``, ``crop_size``).
     """
 
     priority = 'NORMAL'
 
     def __init__(self,
-                 data_root: str,
+                 data_root: Optional[str] = None,
                  interval: int = 1,
                  before_train: bool = False,
                  probes: Optional[Sequence[dict]] = None,
@@ -82,25 +85,7 @@ class DenseProbeHook(Hook):
     def _probe(self, runner, epoch: int) -> Dict[str, float]:
         if not is_main_process():
             return {}
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if not hasattr(model, 'backbone'):
-            raise AttributeError(
-                f'DenseProbeHook: the model ({type(model).__name__}) has no '
-                '`backbone` attribute to probe')
-        preprocessor = model.data_preprocessor
-        mean = getattr(preprocessor, 'mean', None)
-        std = getattr(preprocessor, 'std', None)
-        if mean is None or not getattr(preprocessor, '_enable_normalize',
-                                       True):
-            mean, std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
-        else:
-            mean, std = mean.flatten().tolist(), std.flatten().tolist()
-        # Images are loaded as BGR by mmcv; the preprocessor's to_rgb makes
-        # the model see RGB. The probe reads RGB, so it flips only when the
-        # model sees BGR.
-        bgr = not getattr(preprocessor, '_channel_conversion', False)
-        results = self.suite(model.backbone, mean, std, bgr=bgr)
+        results = self.suite.score_model(runner.model)
 
         scalars = {f'{self.prefix}/{k}': v for k, v in results.items()}
         for key, value in scalars.items():

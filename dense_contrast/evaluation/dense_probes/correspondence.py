@@ -28,7 +28,7 @@ from .features import extract_dense_features
 
 __all__ = [
     'ViewPairs', 'sample_view_pairs', 'crop_views', 'true_cells',
-    'correspondence_accuracy', 'DenseCorrespondenceProbe'
+    'correspondence_accuracy', 'recolour', 'DenseCorrespondenceProbe'
 ]
 
 
@@ -113,9 +113,12 @@ def sample_view_pairs(num_pairs: int,
         torch.from_numpy(flips))
 
 
-def crop_views(images: Tensor, boxes: Tensor, size: int,
-               flip: Optional[Tensor] = None) -> Tensor:
-    """Cut boxes out of images and resize them (bilinear).
+def crop_views(images: Tensor,
+               boxes: Tensor,
+               size: int,
+               flip: Optional[Tensor] = None,
+               mode: str = 'bilinear') -> Tensor:
+    """Cut boxes out of images and resize them.
 
     Args:
         images (Tensor): Float images, shape (P, 3, H, W).
@@ -123,9 +126,12 @@ def crop_views(images: Tensor, boxes: Tensor, size: int,
         size (int): Side of the square views.
         flip (Tensor, optional): Mirror view p left-right where
             ``flip[p]``. Shape (P,), bool. Defaults to None.
+        mode (str): Sampling of :func:`torch.nn.functional.grid_sample`:
+            'bilinear' for images, 'nearest' for label maps (given as
+            float, shape (P, 1, H, W)). Defaults to 'bilinear'.
 
     Returns:
-        Tensor: Views, shape (P, 3, size, size).
+        Tensor: Views, shape (P, C, size, size) for C input channels.
     """
     n = images.shape[0]
     x0, y0, x1, y1 = boxes.unbind(1)
@@ -137,8 +143,9 @@ def crop_views(images: Tensor, boxes: Tensor, size: int,
     theta[:, 1, 2] = y0 + y1 - 1
     if flip is not None:
         theta[flip, 0, 0] *= -1
-    grid = F.affine_grid(theta, (n, 3, size, size), align_corners=False)
-    return F.grid_sample(images, grid, mode='bilinear',
+    grid = F.affine_grid(theta, (n, images.shape[1], size, size),
+                         align_corners=False)
+    return F.grid_sample(images, grid, mode=mode,
                          padding_mode='border', align_corners=False)
 
 

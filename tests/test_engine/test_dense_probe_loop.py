@@ -1,0 +1,79 @@
+"""The dense probes as the val_evaluator of a short toy pretraining: their
+scores reach the logs as validation metrics."""
+import glob
+import json
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import dense_contrast  # noqa: F401
+from dense_contrast.engine import DenseProbeValLoop
+from dense_contrast.evaluation import DenseProbeMetric
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs', 'densecl',
+                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
+
+
+def _json_rows(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_probe_metrics_appear_in_the_val_log(tmp_path, tiny_toyscenes):
+    data_root, toy_args = tiny_toyscenes
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path),
+        'train_dataloader.dataset.data_root': data_root,
+        **{f'train_dataloader.dataset.{k}': v
+           for k, v in toy_args.items()},
+        'train_dataloader.batch_size': 4,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.indices': 4,  # one step per epoch
+        'model.queue_len': 16,
+        'model.neck.hid_channels': 32,
+        'train_cfg.max_epochs': 2,
+        'train_cfg.val_interval': 1,
+        'default_hooks.checkpoint.interval': 100,
+        'default_hooks.logger.interval': 1,
+    })
+    cfg.val_cfg = dict(type='DenseProbeValLoop')
+    cfg.val_dataloader = dict()
+    cfg.val_evaluator = dict(
+        type='DenseProbeMetric',
+        data_root=data_root,
+        num_train=4,
+        num_val=2,
+        stage=2,
+        probes=[
+            dict(type='DenseKNNProbe', k=5),
+            dict(type='DenseRetrievalProbe', k=5, backend='torch')
+        ])
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+    assert isinstance(runner.val_loop, DenseProbeValLoop)
+    keys = ['probe/knn_mIoU', 'probe/knn_aAcc', 'probe/retrieval_mIoU',
+            'probe/retrieval_aAcc']
+    json_log, = glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
+                                   f'{runner.timestamp}.json'))
+    rows = _json_rows(json_log)
+    val_rows = [r for r in rows if 'probe/knn_mIoU' in r]
+    assert [r['step'] for r in val_rows] == [1, 2]  # after each epoch
+    for row in val_rows:
+        for key in keys:
+            assert 0.0 <= row[key] <= 100.0, (key, row)
+    assert any('loss_dense' in r for r in rows)
+    log_file, = glob.glob(osp.join(str(tmp_path), '*', '*.log'))
+    with open(log_file) as f:
+        assert 'probe/retrieval_mIoU' in f.read()
+
+
+def test_the_metric_refuses_model_predictions(tiny_toyscenes):
+    metric = DenseProbeMetric(tiny_toyscenes[0])
+    with pytest.raises(TypeError, match='DenseProbeValLoop'):
+        metric.process({}, [object()])

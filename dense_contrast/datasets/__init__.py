@@ -1,4 +1,5 @@
 """Datasets of dense_contrast."""
+from .coco_multilabel import CocoMultiLabel, coco_image_labels
 from .toyscenes import (TOYSCENES_CLASSES, TOYSCENES_PALETTE, ToyScenesDataset,
                         ToyScenesMismatchError, ensure_toyscenes,
                         generate_toyscenes, render_scene)
@@ -6,7 +7,7 @@ from .robust_loading import RobustLoadImageFromFile
 from .transforms import ColorJitter, rotate_hue
 
 __all__ = [
-    'RobustLoadImageFromFile',
+    'CocoMultiLabel', 'coco_image_labels', 'RobustLoadImageFromFile',
     'ColorJitter', 'rotate_hue', 'TOYSCENES_CLASSES', 'TOYSCENES_PALETTE', 'ToyScenesDataset',
     'ToyScenesMismatchError', 'ensure_toyscenes', 'generate_toyscenes',
     'render_scene'

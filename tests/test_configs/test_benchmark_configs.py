@@ -30,6 +30,10 @@ R50_CONFIGS = [
     'mmsegmentation/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py',
     'mmsegmentation/fcn_r50-d8_4xb2-40k_cityscapes-769x769.py',
     'mmpretrain/resnet50_linear-8xb32-steplr-100e_in1k.py',
+    # DenseCL++'s benchmarks: COCO multi-label classification, COCO-Stuff.
+    'mmpretrain/resnet50_multilabel-linear_8xb32-steplr-100e_coco.py',
+    'mmpretrain/resnet50_multilabel-ft_8xb32-coslr-30e_coco.py',
+    'mmsegmentation/fcn_r50-d8_4xb4-80k_coco-stuff164k-512x512.py',
 ]
 TOY_CONFIGS = sorted(
     osp.relpath(p, BENCH)

@@ -1,6 +1,8 @@
 """DSC (issue 3): clustering, neighbours, each loss term against a loop
 reference, the DenseCL special case, and a short overfit."""
+import itertools
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -147,25 +149,29 @@ def _log_softmax_first(logits):
         math.exp(v - top) for v in logits)))
 
 
-def _reference_terms(model, q, k):
-    """Slow loops over images and pixels for every DSC term (unweighted)."""
+def _reference_terms(model, queries, keys, pairs):
+    """Slow loops over view pairs, images and pixels for every DSC term
+    (unweighted). The classes come from the key pixels of every key view of
+    ``pairs``, view by view, image by image."""
     tau = model.head.temperature
     gq = model.global_queue.feats
     dq = model.dense_queue.feats
-    n_img, _, n_loc = q.dense_proj.shape
+    n_img, _, n_loc = next(iter(queries.values())).dense_proj.shape
     single, dense, neigh, sem = [], [], [], []
     head = model.semantic_head
-    keys = [k.semantic_proj[n, :, j] for n in range(n_img)
-            for j in range(n_loc)]
-    keys = torch.stack(keys)
+    key_views = sorted({j for _, j in pairs})
+    points = [keys[v].semantic_proj[n, :, j] for v in key_views
+              for n in range(n_img) for j in range(n_loc)]
+    points = torch.stack(points)
     if hasattr(head, 'num_clusters'):
-        clusters = cosine_kmeans(keys, head.num_clusters, head.num_iters,
+        clusters = cosine_kmeans(points, head.num_clusters, head.num_iters,
                                  head.seed)
     else:
         protos = F.normalize(head.prototypes.detach(), dim=1)
-        codes = sinkhorn_knopp(keys @ protos.t(), head.sinkhorn_epsilon,
+        codes = sinkhorn_knopp(points @ protos.t(), head.sinkhorn_epsilon,
                                head.sinkhorn_iters)
-    for n in range(n_img):
+    for (qv, kv), n in itertools.product(pairs, range(n_img)):
+        q, k = queries[qv], keys[kv]
         logits = [float(q.global_proj[n] @ k.global_proj[n]) / tau] + [
             float(q.global_proj[n] @ gq[:, i]) / tau
             for i in range(gq.shape[1])
@@ -182,7 +188,7 @@ def _reference_terms(model, q, k):
             kept = pos[:model.num_neighbours]
             denom = math.log(sum(math.exp(v) for v in kept + negs))
             neigh.append(sum(denom - v for v in kept) / len(kept))
-            target = n * n_loc + order[0]
+            target = (key_views.index(kv) * n_img + n) * n_loc + order[0]
             z = q.semantic_proj[n, :, s]
             if hasattr(head, 'num_clusters'):
                 cls = [float(z @ c) / head.temperature
@@ -208,7 +214,7 @@ def test_each_term_equals_loop_reference(semantic_head):
     g = torch.Generator().manual_seed(5)
     q, k = _embeddings(2, 6, 4, g), _embeddings(2, 6, 4, g)
     losses = model.contrast(q, k)
-    expected = _reference_terms(model, q, k)
+    expected = _reference_terms(model, {0: q}, {1: k}, [(0, 1)])
     assert set(losses) == {f'loss_{t}' for t in expected}
     for term, value in expected.items():
         weight = model.loss_weights[term]
@@ -216,6 +222,111 @@ def test_each_term_equals_loop_reference(semantic_head):
             losses[f'loss_{term}'].double(),
             torch.tensor(weight * value, dtype=torch.double), rtol=1e-5,
             atol=1e-6, msg=term)
+
+
+@pytest.mark.parametrize('symmetric', [False, True], ids=['one-way', 'sym'])
+@pytest.mark.parametrize('semantic_head', [KMEANS_HEAD, PROTO_HEAD],
+                         ids=['km', 'pm'])
+def test_three_views_average_every_pair(semantic_head, symmetric):
+    """Each term is the mean over the view pairs; the classes are formed
+    once over the key pixels of every key view."""
+    model = build(DSC, semantic_head=semantic_head, symmetric=symmetric)
+    pairs = model.view_pairs(3)
+    g = torch.Generator().manual_seed(8)
+    queries = {i: _embeddings(2, 6, 4, g) for i in range(3)}
+    keys = {j: _embeddings(2, 6, 4, g) for j in range(3)}
+    losses = model.contrast_views(queries, keys, pairs)
+    expected = _reference_terms(model, queries, keys, pairs)
+    assert set(losses) == {f'loss_{t}' for t in expected}
+    for term, value in expected.items():
+        torch.testing.assert_close(
+            losses[f'loss_{term}'].double(),
+            torch.tensor(model.loss_weights[term] * value,
+                         dtype=torch.double), rtol=1e-5, atol=1e-6, msg=term)
+
+
+def test_view_pairs():
+    one_way, sym = build(DSC), build(DSC, symmetric=True)
+    assert one_way.view_pairs(2) == [(0, 1)]
+    assert one_way.view_pairs(3) == [(0, 1), (0, 2)]
+    assert sym.view_pairs(2) == [(0, 1), (1, 0)]
+    assert sym.view_pairs(3) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0),
+                                 (2, 1)]
+    with pytest.raises(ValueError, match='at least two views'):
+        sym.view_pairs(1)
+    with pytest.raises(ValueError, match=r'\[2, 3\] images'):
+        one_way.loss([torch.randn(2, 3, 64, 64),
+                      torch.randn(3, 3, 64, 64)], None)
+
+
+@pytest.mark.parametrize('num_views', [2, 3])
+def test_symmetric_step_updates_momentum_once_and_queues_view_one(num_views):
+    """Several key views: one momentum update a step, one key per image
+    into each queue (view 1's), gradients to every online parameter."""
+    reference = build(DSC, symmetric=True)
+    model = build(DSC, symmetric=True)
+    model.load_state_dict(reference.state_dict())
+    g = torch.Generator().manual_seed(3)
+    views = [torch.randn(2, 3, 64, 64, generator=g) for _ in range(num_views)]
+    losses = model.loss(views, None)
+    assert set(losses) == {'loss_single', 'loss_dense', 'loss_neighbour',
+                           'loss_semantic'}
+    sum(losses.values()).backward()
+    for name, param in model.named_parameters():
+        if name.startswith('encoder_k'):
+            assert param.grad is None, name
+        else:
+            assert param.grad is not None and param.grad.abs().sum() > 0, \
+                name
+    # One update: m * old + (1 - m) * online, the online weights unchanged.
+    reference.encoder_k.update_parameters(
+        torch.nn.Sequential(reference.backbone, reference.neck))
+    for (name, ours), theirs in zip(
+            model.encoder_k.module.named_parameters(),
+            reference.encoder_k.module.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0, msg=name)
+    assert int(model.global_queue.ptr) == int(model.dense_queue.ptr) == 2
+    # The pushed global keys are view 1's (batch norm in train mode, the
+    # same two images; the shuffle permutes them).
+    with torch.no_grad():
+        backbone_k, neck_k = model.encoder_k.module
+        expected = model.embed(backbone_k, neck_k, views[1]).global_proj
+    torch.testing.assert_close(model.global_queue.feats[:, :2].t(), expected,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_three_views_from_the_pipeline():
+    """``MultiView num_views=3`` in a DSC config gives three views, and the
+    symmetric model trains on them."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+
+    from dense_contrast.apis.step_timing import make_batch
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', 'dsc',
+                 'dsc-km_resnet18_1xb32-coslr-20e_toyscenes.py'))
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert pipeline[1].type == 'MultiView' and pipeline[1].num_views == 2
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.pipeline.1.num_views': 3,
+        'model.symmetric': True,
+    })
+    init_default_scope('dense_contrast')
+    try:
+        batch = make_batch(cfg, 2, 96, seed=0)
+        assert len(batch['inputs']) == 3
+        torch.manual_seed(0)
+        from dense_contrast.registry import MODELS
+        model = MODELS.build(cfg.model)
+        data = model.data_preprocessor(batch, True)
+        losses = model(**data, mode='loss')
+    finally:
+        DefaultScope._instance_dict.pop(
+            DefaultScope.get_current_instance().instance_name, None)
+    assert set(losses) == {'loss_single', 'loss_dense', 'loss_neighbour',
+                           'loss_semantic'}
+    assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_one_neighbour_equals_dense_term():
@@ -236,13 +347,37 @@ def test_bad_loss_weights_are_named():
 
 
 # --------------------------------------------------------- DenseCL special
-@pytest.mark.parametrize('semantic_head', [KMEANS_HEAD, PROTO_HEAD],
-                         ids=['km', 'pm'])
-def test_weights_off_equal_densecl(semantic_head):
-    densecl = build(DENSECL)
-    dsc = build(DSC, semantic_head=semantic_head,
-                loss_weights=dict(single=0.5, dense=0.5, neighbour=0.0,
-                                  semantic=0.0))
+# The statement of configs/dsc/README.md, as written: DSC equals DenseCL with
+# loss_lambda = lambda when it is one-directional with two views,
+# semantic = 0, single = 1 - lambda, and either dense = lambda with
+# neighbour = 0, or dense + neighbour = lambda with a neighbour set that is
+# only the best match (num_neighbours = 1, or a threshold above 1).
+# Case: (lambda, loss_weights, other DSC arguments).
+DENSECL_CASES = {
+    'neighbour-off': (0.5, dict(single=0.5, dense=0.5, neighbour=0.0,
+                                semantic=0.0), dict(num_neighbours=3)),
+    'one-neighbour': (0.5, dict(single=0.5, dense=0.25, neighbour=0.25,
+                                semantic=0.0), dict(num_neighbours=1)),
+    'threshold': (0.5, dict(single=0.5, dense=0.25, neighbour=0.25,
+                            semantic=0.0),
+                  dict(num_neighbours=3, neighbour_sim_thr=1.01)),
+    'lambda-0.3': (0.3, dict(single=0.7, dense=0.3, neighbour=0.0,
+                             semantic=0.0), dict(num_neighbours=3)),
+}
+# Not such a case: the default pixel weights (dense 0.25, neighbour 0.25,
+# k = 3) with the semantic term off, and the symmetric loss.
+NOT_DENSECL_CASES = {
+    'default-pixel-weights': (dict(semantic=0.0), False),
+    'symmetric': (dict(single=0.5, dense=0.5, neighbour=0.0,
+                       semantic=0.0), True),
+}
+
+
+def _densecl_and_dsc_step(loss_lambda, semantic_head=KMEANS_HEAD,
+                          **dsc_args):
+    """One step of DenseCL and of DSC from the same weights and views."""
+    densecl = build(DENSECL, loss_lambda=loss_lambda)
+    dsc = build(DSC, semantic_head=semantic_head, **dsc_args)
     missing, unexpected = dsc.load_state_dict(densecl.state_dict(),
                                               strict=False)
     assert not unexpected
@@ -255,18 +390,42 @@ def test_weights_off_equal_densecl(semantic_head):
         losses = model.loss([v.clone() for v in views], None)
         sum(losses.values()).backward()
         results.append(losses)
-    assert results[0].keys() == results[1].keys() == {'loss_single',
-                                                      'loss_dense'}
-    for key in results[0]:
-        torch.testing.assert_close(results[1][key], results[0][key],
-                                   rtol=0, atol=0, msg=key)
-    theirs = dict(densecl.named_parameters())
+    return densecl, dsc, results[0], results[1]
+
+
+@pytest.mark.parametrize('semantic_head', [KMEANS_HEAD, PROTO_HEAD],
+                         ids=['km', 'pm'])
+@pytest.mark.parametrize('case', list(DENSECL_CASES))
+def test_densecl_special_case(case, semantic_head):
+    loss_lambda, weights, dsc_args = DENSECL_CASES[case]
+    densecl, dsc, theirs, ours = _densecl_and_dsc_step(
+        loss_lambda, semantic_head, loss_weights=weights, **dsc_args)
+    assert theirs.keys() == {'loss_single', 'loss_dense'}
+    assert ours.keys() == {'loss_single', 'loss_dense'} | (
+        {'loss_neighbour'} if weights['neighbour'] else set())
+    pixel = ours['loss_dense'] + ours.get('loss_neighbour', 0)
+    torch.testing.assert_close(ours['loss_single'], theirs['loss_single'],
+                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(pixel, theirs['loss_dense'], rtol=1e-6,
+                               atol=0)
+    reference = dict(densecl.named_parameters())
     for name, param in dsc.named_parameters():
-        if name in theirs and theirs[name].grad is not None:
-            torch.testing.assert_close(param.grad, theirs[name].grad,
+        if name in reference and reference[name].grad is not None:
+            torch.testing.assert_close(param.grad, reference[name].grad,
                                        msg=name)
+    torch.testing.assert_close(dsc.global_queue.feats,
+                               densecl.global_queue.feats)
     torch.testing.assert_close(dsc.dense_queue.feats,
                                densecl.dense_queue.feats)
+
+
+@pytest.mark.parametrize('case', list(NOT_DENSECL_CASES))
+def test_not_a_densecl_special_case(case):
+    weights, symmetric = NOT_DENSECL_CASES[case]
+    _, _, theirs, ours = _densecl_and_dsc_step(
+        0.5, loss_weights=weights, symmetric=symmetric)
+    total = sum(ours.values())
+    assert not torch.allclose(total, sum(theirs.values()), rtol=1e-3)
 
 
 # ------------------------------------------------------- model-level checks

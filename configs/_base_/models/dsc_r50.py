@@ -11,6 +11,12 @@ model = dict(
     loss_weights=dict(single=0.5, dense=0.25, neighbour=0.25, semantic=0.5),
     num_neighbours=3,  # [D] positives per query pixel in loss_neighbour
     neighbour_sim_thr=None,
+    # [D] One direction, view 0 against the others (DenseCL's). True
+    # contrasts every ordered view pair; it cost 1.5-2.1 times the step time
+    # on 2 CPU cores, over the 1.3 at which it would be the default (see
+    # configs/dsc/README.md). The views are the pipeline's MultiView
+    # num_views (2 here).
+    symmetric=False,
     neck=dict(
         type='DenseSemanticNeck',
         share_semantic_with_dense=False),  # [D] own 1x1-conv semantic head

@@ -181,7 +181,9 @@ class BaseDenseContrast(BaseSelfSupervisor):
         return self.embed(self.backbone, self.neck, images)
 
     @torch.no_grad()
-    def encode_key(self, images: Tensor) -> ViewEmbeddings:
+    def encode_key(self,
+                   images: Tensor,
+                   update_momentum: bool = True) -> ViewEmbeddings:
         """Update the momentum encoder, then embed a view with it.
 
         The batch is shuffled across processes before the forward and
@@ -190,6 +192,11 @@ class BaseDenseContrast(BaseSelfSupervisor):
 
         Args:
             images (Tensor): Shape (N, 3, H_img, W_img).
+            update_momentum (bool): Whether to take the step's momentum
+                update first. A method that embeds several key views in
+                one step updates with the first only, so the key encoder
+                moves once a step whatever the number of views.
+                Defaults to True.
 
         Returns:
             ViewEmbeddings: Unit-norm embeddings, without gradient, in the
@@ -200,8 +207,9 @@ class BaseDenseContrast(BaseSelfSupervisor):
                 'encode_key needs the momentum encoder, but this model was '
                 'built with momentum_encoder=False: embed both views with '
                 'encode_query (SimCLR style).')
-        self.encoder_k.update_parameters(
-            nn.Sequential(self.backbone, self.neck))
+        if update_momentum:
+            self.encoder_k.update_parameters(
+                nn.Sequential(self.backbone, self.neck))
         shuffled, idx_unshuffle = batch_shuffle(images)
         backbone_k, neck_k = self.encoder_k.module
         keys = self.embed(backbone_k, neck_k, shuffled)

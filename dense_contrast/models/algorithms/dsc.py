@@ -1,5 +1,6 @@
 """DSC: instance, pixel and pixel-category contrast on the DenseCL core."""
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Dict, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn.functional as F
@@ -64,10 +65,11 @@ class DSC(BaseDenseContrast):
 
     Choices where the paper is silent:
 
-    - neighbours are found across the two views, in the matching features
-      (``match_on``), among the locations of the same image; they share the
-      dense queue's negatives, whose logits are computed once for both
-      pixel terms (:meth:`InfoNCEHead.loss_multi_positive`);
+    - neighbours are found across the two views of a pair, in the
+      matching features (``match_on``), among the locations of the same
+      image; they share the dense queue's negatives, whose logits are
+      computed once for both pixel terms
+      (:meth:`InfoNCEHead.loss_multi_positive`);
     - the semantic embeddings come from their own 1x1-conv head
       (:class:`DenseSemanticNeck`; optionally the dense projection);
     - classes are computed from the key (momentum) side of the current
@@ -76,8 +78,34 @@ class DSC(BaseDenseContrast):
       level (0.5 / 0.5, the pixel half split evenly between the strict
       match and the neighbour set) and add the semantic term with 0.5.
 
-    A term with weight 0 is not computed and not logged: weights
-    ``neighbour=0, semantic=0`` give exactly DenseCL's loss.
+    Views: the pipeline gives V >= 2 views of each image (``MultiView``
+    ``num_views``; 2 in the configs). Every term is averaged over the
+    ordered view pairs (query view i, key view j) of :meth:`view_pairs`:
+
+    - ``symmetric=False`` (default): view 0 is the only query, views
+      1..V-1 the keys, pairs (0, j); with two views this is DenseCL's one
+      direction;
+    - ``symmetric=True``: every view is a query and a key, every ordered
+      pair (i, j) with i != j; with two views, (0, 1) and (1, 0). Each
+      extra query view costs an online forward and backward.
+
+    The momentum encoder is updated once a step, before the first key view;
+    each key view is a batch of its own (its own shuffled BN), and so is
+    each query view. The semantic classes are formed once a step, over the
+    key pixels of every key view of the global batch, and each query pixel
+    takes the class of its matched pixel in its pair's key view. One key per
+    image enters each queue a step, that of view 1, so the queues span as
+    many past images as DenseCL's whatever V and ``symmetric``.
+
+    DSC equals DenseCL with ``loss_lambda=lambda`` (the loss, every gradient
+    and the queues; tested) when it is one-directional with two views,
+    ``semantic=0``, ``single=1 - lambda``, and the pixel weight is lambda:
+    either ``dense=lambda, neighbour=0``, or ``dense + neighbour = lambda``
+    with a neighbour set that is only the best match (``num_neighbours=1``,
+    or ``neighbour_sim_thr`` above 1; the two pixel terms are then the same
+    InfoNCE, logged as two parts). The default weights (``dense=0.25``,
+    ``num_neighbours=3``) are not such a case. A term with weight 0 is not
+    computed and not logged.
 
     Args:
         backbone (dict or nn.Module): Backbone, e.g. ``ResNet``.
@@ -102,6 +130,9 @@ class DSC(BaseDenseContrast):
             Defaults to 0.999.
         match_on (str): Features that find the matches and the neighbours,
             'backbone' or 'neck'. Defaults to 'backbone'.
+        symmetric (bool): Whether every view is contrasted as a query
+            against every other view as a key (True), or only view 0
+            against the others (False). Defaults to False.
         data_preprocessor (dict or nn.Module, optional): Preprocessor.
             Defaults to None (``SelfSupDataPreprocessor``).
         init_cfg (dict or list[dict], optional): Initialisation config.
@@ -123,6 +154,7 @@ class DSC(BaseDenseContrast):
                  feat_dim: int = 128,
                  momentum: float = 0.999,
                  match_on: str = 'backbone',
+                 symmetric: bool = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
         super().__init__(
@@ -143,7 +175,25 @@ class DSC(BaseDenseContrast):
                 f'num_neighbours must be >= 1, got {num_neighbours}')
         self.num_neighbours = num_neighbours
         self.neighbour_sim_thr = neighbour_sim_thr
+        self.symmetric = symmetric
         self.semantic_head = build_module(semantic_head)
+
+    def view_pairs(self, num_views: int) -> List[Tuple[int, int]]:
+        """The ordered (query view, key view) pairs of a step.
+
+        Args:
+            num_views (int): Views V per image, >= 2.
+
+        Returns:
+            list[tuple[int, int]]: ``(0, j)`` for j = 1..V-1, or with
+            ``symmetric`` every ``(i, j)`` with i != j, i major.
+        """
+        if num_views < 2:
+            raise ValueError(
+                f'DSC takes at least two views per image, got {num_views} '
+                '(set MultiView num_views in the pipeline)')
+        queries = range(num_views) if self.symmetric else [0]
+        return [(i, j) for i in queries for j in range(num_views) if i != j]
 
     def normalise_embeddings(self, feats: Sequence[Tensor],
                              proj: NamedTuple) -> SemanticViewEmbeddings:
@@ -167,13 +217,32 @@ class DSC(BaseDenseContrast):
 
     def contrast(self, query: SemanticViewEmbeddings,
                  key: SemanticViewEmbeddings) -> Dict[str, Tensor]:
-        """The weighted loss terms for embeddings of two views, against the
-        current queues (which this method does not change).
+        """The weighted loss terms of one query view against one key view,
+        against the current queues (which this method does not change).
 
         Args:
-            query (SemanticViewEmbeddings): View 1, online encoder.
-            key (SemanticViewEmbeddings): View 2, momentum encoder, same
+            query (SemanticViewEmbeddings): Query view, online encoder.
+            key (SemanticViewEmbeddings): Key view, momentum encoder, same
                 images in the same order.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`contrast_views`.
+        """
+        return self.contrast_views({0: query}, {1: key}, [(0, 1)])
+
+    def contrast_views(self, queries: Mapping[int, SemanticViewEmbeddings],
+                       keys: Mapping[int, SemanticViewEmbeddings],
+                       pairs: Sequence[Tuple[int, int]]) -> Dict[str, Tensor]:
+        """The weighted loss terms, each averaged over view pairs, against
+        the current queues (which this method does not change).
+
+        Args:
+            queries (Mapping[int, SemanticViewEmbeddings]): Query views by
+                view index, online encoder.
+            keys (Mapping[int, SemanticViewEmbeddings]): Key views by view
+                index, momentum encoder, same images in the same order.
+            pairs (Sequence[tuple[int, int]]): (query view, key view)
+                pairs, e.g. :meth:`view_pairs`.
 
         Returns:
             dict[str, Tensor]: ``loss_single``, ``loss_dense``,
@@ -181,29 +250,36 @@ class DSC(BaseDenseContrast):
             not 0), already weighted.
         """
         weights = self.loss_weights
-        losses = {}
-        if weights['single'] > 0:
-            losses['loss_single'] = weights['single'] * \
-                self.global_contrast_loss(query, key)
-        match = self.match_index(query, key)  # N, S
-        # One (N * S, K) product with the dense queue serves both pixel
-        # terms: each is a set of positives for the same query rows.
-        pixel_terms = {}
-        if weights['dense'] > 0:
-            pixel_terms['dense'] = (dense_to_rows(
-                gather_locations(key.dense_proj, match)), None)
-        if weights['neighbour'] > 0:
-            pixel_terms['neighbour'] = self._neighbour_positives(query, key)
-        if pixel_terms:
-            values = self.head.loss_multi_positive(
-                dense_to_rows(query.dense_proj), list(pixel_terms.values()),
-                self.dense_queue.feats)
-            for term, value in zip(pixel_terms, values):
-                losses[f'loss_{term}'] = weights[term] * value
+        terms: Dict[str, List[Tensor]] = {t: [] for t in weights}
+        matches = []
+        for i, j in pairs:
+            query, key = queries[i], keys[j]
+            if weights['single'] > 0:
+                terms['single'].append(self.global_contrast_loss(query, key))
+            match = self.match_index(query, key)  # N, S
+            matches.append(match)
+            # One (N * S, K) product with the dense queue serves both pixel
+            # terms: each is a set of positives for the same query rows.
+            pixel_terms = {}
+            if weights['dense'] > 0:
+                pixel_terms['dense'] = (dense_to_rows(
+                    gather_locations(key.dense_proj, match)), None)
+            if weights['neighbour'] > 0:
+                pixel_terms['neighbour'] = self._neighbour_positives(
+                    query, key)
+            if pixel_terms:
+                values = self.head.loss_multi_positive(
+                    dense_to_rows(query.dense_proj),
+                    list(pixel_terms.values()), self.dense_queue.feats)
+                for term, value in zip(pixel_terms, values):
+                    terms[term].append(value)
         if weights['semantic'] > 0:
-            losses['loss_semantic'] = weights['semantic'] * \
-                self._semantic_loss(query, key, match)
-        return losses
+            terms['semantic'].append(
+                self._semantic_loss(queries, keys, pairs, matches))
+        return {
+            f'loss_{term}': weights[term] * (sum(values) / len(values))
+            for term, values in terms.items() if values
+        }
 
     def _neighbour_positives(
             self, query: SemanticViewEmbeddings,
@@ -230,44 +306,75 @@ class DSC(BaseDenseContrast):
         return (vectors.view(num_images * num_locations, k, -1),
                 neighbours.valid.flatten(0, 1))
 
-    def _semantic_loss(self, query: SemanticViewEmbeddings,
-                       key: SemanticViewEmbeddings, match: Tensor) -> Tensor:
-        """Cross-image semantic term over the global batch.
+    def _semantic_loss(self, queries: Mapping[int, SemanticViewEmbeddings],
+                       keys: Mapping[int, SemanticViewEmbeddings],
+                       pairs: Sequence[Tuple[int, int]],
+                       matches: Sequence[Tensor]) -> Tensor:
+        """Cross-image semantic term over the global batch: one set of
+        classes from the key pixels of every key view of ``pairs``, one
+        loss over the query pixels of every pair (so a stateful head, e.g.
+        :class:`PrototypeSemanticHead`, takes one step a step).
 
         Args:
-            query, key (SemanticViewEmbeddings): The two views.
-            match (Tensor): Matched key location of every query location.
-                Shape (N, S).
+            queries, keys (Mapping[int, SemanticViewEmbeddings]): The
+                views, as in :meth:`contrast_views`.
+            pairs (Sequence[tuple[int, int]]): (query view, key view) pairs.
+            matches (Sequence[Tensor]): Matched key location of every query
+                location, one per pair. Each of shape (N, S).
+
+        Returns:
+            Tensor: Scalar loss (unweighted), the mean over the query pixels
+            of all pairs.
         """
-        num_images, _, num_keys = key.semantic_proj.shape
-        all_keys = dense_to_rows(gather_batch(key.semantic_proj))  # B * S', D
-        # Row of each matched key pixel in the gathered batch: this
-        # process's images come after those of lower ranks.
-        image_rows = (get_rank() * num_images + torch.arange(
-            num_images, device=match.device)) * num_keys
-        targets = (image_rows.unsqueeze(1) + match).flatten()
+        key_views = sorted({j for _, j in pairs})
+        blocks, first_row = [], {}
+        rows = 0
+        for j in key_views:
+            # B * S', D: every process's images, in rank order.
+            blocks.append(dense_to_rows(gather_batch(keys[j].semantic_proj)))
+            first_row[j] = rows
+            rows += blocks[-1].shape[0]
+        query_rows, targets = [], []
+        for (i, j), match in zip(pairs, matches):
+            num_images, _, num_keys = keys[j].semantic_proj.shape
+            # Row of each matched key pixel: this process's images come
+            # after those of lower ranks, inside view j's block.
+            images = get_rank() * num_images + torch.arange(
+                num_images, device=match.device)
+            image_rows = first_row[j] + images * num_keys
+            targets.append((image_rows.unsqueeze(1) + match).flatten())
+            query_rows.append(dense_to_rows(queries[i].semantic_proj))
         return self.semantic_head.loss(
-            dense_to_rows(query.semantic_proj), all_keys, targets)
+            torch.cat(query_rows), torch.cat(blocks), torch.cat(targets))
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         """Losses of one step; pushes this step's keys into the queues.
 
         Args:
-            inputs (list[Tensor]): Two views, each of shape (N, 3, H, W).
+            inputs (list[Tensor]): V >= 2 views, each of shape
+                (N, 3, H, W) (the sizes may differ between views).
             data_samples (list[DataSample]): Unused.
 
         Returns:
-            dict[str, Tensor]: The weighted terms, see :meth:`contrast`.
+            dict[str, Tensor]: The weighted terms, each averaged over the
+            view pairs, see :meth:`contrast_views`.
         """
-        if len(inputs) != 2:
+        pairs = self.view_pairs(len(inputs))
+        sizes = {view.shape[0] for view in inputs}
+        if len(sizes) != 1:
             raise ValueError(
-                f'DSC takes two views per image, got {len(inputs)} (set '
-                'MultiView num_views=2 in the pipeline)')
-        query = self.encode_query(inputs[0])
-        key = self.encode_key(inputs[1])
-        losses = self.contrast(query, key)
-        self.push_keys(key)
+                'DSC needs the same images in every view, got views of '
+                f'{[view.shape[0] for view in inputs]} images')
+        query_views = sorted({i for i, _ in pairs})
+        key_views = sorted({j for _, j in pairs})
+        queries = {i: self.encode_query(inputs[i]) for i in query_views}
+        keys = {
+            j: self.encode_key(inputs[j], update_momentum=(n == 0))
+            for n, j in enumerate(key_views)
+        }
+        losses = self.contrast_views(queries, keys, pairs)
+        self.push_keys(keys[1])
         return losses
 
     @torch.no_grad()

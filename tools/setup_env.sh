@@ -158,10 +158,11 @@ fi
 import torch, torchvision, mmengine, mmcv, mmpretrain, mmdet, mmseg
 import mmseg.models  # needs ftfy and regex
 import dense_contrast
-import mim
+import mim  # openmim, for mim train / mim run
+from mim.version import __version__ as mim_version
 print(f'[setup] torch {torch.__version__}, torchvision {torchvision.__version__}, mmengine {mmengine.__version__}, '
       f'mmcv {mmcv.__version__}, mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, '
-      f'mmseg {mmseg.__version__}, openmim {mim.__version__}, '
+      f'mmseg {mmseg.__version__}, openmim {mim_version}, '
       f'dense_contrast {dense_contrast.__version__}')
 PYEOF
 say "environment ready in $(elapsed): activate with 'source $VENV/bin/activate'"

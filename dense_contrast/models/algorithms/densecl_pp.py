@@ -451,6 +451,8 @@ class DenseCLPP(BaseDenseContrast):
                     (queries.shape[0], feats.shape[1]))
             feats = torch.cat([feats, extra.t().to(feats.dtype)], dim=1)
             exclude = torch.cat([exclude, extra_exclude], dim=1)
+        if exclude is None:  # any InfoNCEHead will do
+            return self.head.loss(queries, positives, feats)
         return self.head.loss(queries, positives, feats, exclude)
 
     # ----------------------------------------------------------------- loss

@@ -22,7 +22,7 @@ METHODS = {
 }
 
 #: Transfer metrics shown in the table (name endings).
-TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU')
+TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'mAP')
 PROBE_METRICS = ('linear_mIoU', 'knn_mIoU', 'corr_acc')
 
 
@@ -96,7 +96,8 @@ def markdown(rows: List[dict]) -> str:
         cells = [row['label'], ' '.join(map(str, row['seeds']))]
         for c in columns:
             s = row['scores'].get(c)
-            digits = 3 if c.endswith('mAP') else 2  # COCO AP is in [0, 1]
+            # COCO box and mask AP are in [0, 1], the rest in percent.
+            digits = 3 if c.endswith(('bbox_mAP', 'segm_mAP')) else 2
             if s is None:
                 cells.append('-')
             elif s['n'] == 1:

@@ -51,8 +51,9 @@ def test_table_means_and_single_seeds():
     records = {
         'densecl': [
             dict(seed=0, probes=dict(linear_mIoU=10.0, knn_mIoU=4.0),
-                 transfer={'fcn/mIoU': 30.0}),
-            dict(seed=1, probes=dict(linear_mIoU=12.0, knn_mIoU=6.0)),
+                 transfer={'fcn/mIoU': 30.0, 'resnet18/mAP': 55.5}),
+            dict(seed=1, probes=dict(linear_mIoU=12.0, knn_mIoU=6.0),
+                 transfer={'resnet18/mAP': 56.5}),
         ],
         'mcl': [],
     }
@@ -62,9 +63,10 @@ def test_table_means_and_single_seeds():
     assert linear['mean'] == 11.0 and linear['n'] == 2
     table = markdown(rows)
     assert table.startswith('| method | seeds | linear mIoU | knn mIoU | '
-                            'corr acc | fcn/mIoU |')
+                            'corr acc | fcn/mIoU | resnet18/mAP |')
+    # The multi-label benchmark's mAP is a percentage: two digits.
     assert ('| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | - | '
-            '30.00 (n = 1) |') in table
+            '30.00 (n = 1) | 56.00 ± 0.71 |') in table
 
 
 def test_probes_read_layer3_of_the_toy_backbone_on_test(tiny_toyscenes):

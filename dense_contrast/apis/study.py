@@ -38,7 +38,7 @@ from dense_contrast.evaluation import DenseProbeSuite
 from .downstream import finetune
 from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
 from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
-                           plot, summarise)
+                           plot, summarise, transfer_labels)
 from .study_settings import (STUDY_TRANSFER_OPTIONS, StudySettings,
                              probe_settings, study_config, study_data_root,
                              toy_backbone_cfg)
@@ -178,6 +178,7 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
                            'backbone.pth')
         sha, _ = extract(result['checkpoint'], weights)
     metrics = {}
+    labels = transfer_labels(settings.transfer_configs)
     for config in settings.transfer_configs:
         name = osp.splitext(osp.basename(config))[0]
         run_dir = osp.join(settings.work_dir, method, f'seed{seed}', name)
@@ -187,7 +188,7 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
                              options, test=True)
         for key, value in record['test_metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
-                metrics[f'{name.split("_")[0]}/{key.split("/")[-1]}'] = value
+                metrics[f'{labels[config]}/{key.split("/")[-1]}'] = value
     return metrics
 
 

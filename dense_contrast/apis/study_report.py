@@ -1,5 +1,7 @@
 """The study's methods, its table and its probe plot (see :mod:`.study`)."""
 import math
+import os.path as osp
+from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
 #: Study methods in table order: name -> (label, toy config or None), the
@@ -24,6 +26,27 @@ METHODS = {
 #: Transfer metrics shown in the table (name endings).
 TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'mAP')
 PROBE_METRICS = ('linear_mIoU', 'knn_mIoU', 'corr_acc')
+
+
+def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:
+    """Column label of each downstream config in the study's table.
+
+    A config's label is its model, the name's first part (``fcn-linear``
+    for ``fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py``); configs whose
+    model is shared by another one in ``configs`` keep their whole name, so
+    that two protocols never write into one column.
+
+    Args:
+        configs (Sequence[str]): Paths of the downstream configs.
+
+    Returns:
+        dict[str, str]: Config path -> label.
+    """
+    names = {c: osp.splitext(osp.basename(c))[0] for c in configs}
+    short = {c: n.split('_')[0] for c, n in names.items()}
+    counts = Counter(short.values())
+    return {c: short[c] if counts[short[c]] == 1 else names[c]
+            for c in configs}
 
 
 def mean_spread(values: Sequence[float]) -> Tuple[float, float]:

@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from dense_contrast.apis.runner import REPO_ROOT
 from dense_contrast.apis.study_report import (METHODS, markdown, probe_table,
-                                              summarise)
+                                              summarise, transfer_labels)
 from dense_contrast.apis.study_settings import (StudySettings,
                                                 probe_settings, study_config,
                                                 toy_backbone_cfg)
@@ -67,6 +67,22 @@ def test_table_means_and_single_seeds():
     # The multi-label benchmark's mAP is a percentage: two digits.
     assert ('| DenseCL | 0 1 | 11.00 ± 1.41 | 5.00 ± 1.41 | - | '
             '30.00 (n = 1) | 56.00 ± 0.71 |') in table
+
+
+def test_transfer_labels_keep_protocols_apart():
+    frozen = 'configs/x/fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py'
+    low_d8 = 'configs/x/fcn_r18-d8_1xb8-1000i_toyscenes-5pct-128x128.py'
+    low_256 = 'configs/x/fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py'
+    # The default study's column keeps its short name.
+    assert transfer_labels([frozen]) == {frozen: 'fcn-linear'}
+    # Two FCN protocols: each keeps its whole name, so neither overwrites
+    # the other's scores.
+    labels = transfer_labels([frozen, low_d8, low_256])
+    assert labels == {
+        frozen: 'fcn-linear',
+        low_d8: 'fcn_r18-d8_1xb8-1000i_toyscenes-5pct-128x128',
+        low_256: 'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256'
+    }
 
 
 def test_probes_read_layer3_of_the_toy_backbone_on_test(tiny_toyscenes):

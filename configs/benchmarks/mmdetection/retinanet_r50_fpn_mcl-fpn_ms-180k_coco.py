@@ -4,15 +4,11 @@ _base_ = ['./retinanet_r50_fpn_mcl-fpn_ms-90k_coco.py']
 
 max_iters = 180000
 train_cfg = dict(max_iters=max_iters)
+# The 90k config's warm-up and step decay, stretched to 180k iterations.
 param_scheduler = [
+    _base_.param_scheduler[0],
     dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
+        _base_.param_scheduler[1],
         end=max_iters,
-        by_epoch=False,
-        milestones=[120000, 160000],
-        gamma=0.1)
+        milestones=[120000, 160000]),
 ]

@@ -88,16 +88,14 @@ train_dataloader = dict(
         ann_file='annotations/instances_train.json',
         data_prefix='train/images/',
         pipeline=train_pipeline))
+# Validation: the training loader's settings on the `val` split, 50 images a
+# batch, in order, without the flip.
 val_dataloader = dict(
+    train_dataloader,
     batch_size=50,
-    num_workers=2,
-    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
+        train_dataloader['dataset'],
         ann_file='annotations/instances_val.json',
         data_prefix='val/images/',
         test_mode=True,

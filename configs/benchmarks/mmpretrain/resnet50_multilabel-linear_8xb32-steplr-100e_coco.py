@@ -83,15 +83,13 @@ train_dataloader = dict(
         ann_file='annotations/instances_train2017.json',
         data_prefix='train2017/',
         pipeline=train_pipeline))
+# Validation: the training loader's settings on val2017, in order, without
+# the flip.
 val_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
+    train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        train_dataloader['dataset'],
         ann_file='annotations/instances_val2017.json',
         data_prefix='val2017/',
         test_mode=True,

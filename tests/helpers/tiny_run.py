@@ -1,5 +1,6 @@
 """Tiny DenseCL settings shared by the robustness tests (ResNet-18 with
 8 base channels, 32 px views, batch 2)."""
+import json
 import os.path as osp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -16,6 +17,25 @@ MODEL_OPTIONS = {
     'model.neck.in_channels': 64,
     'model.neck.hid_channels': 16,
 }
+
+
+def toy_loader_options(data_root: str, toy_args: dict,
+                       batch_size: int) -> dict:
+    """The training loader on the tiny toy scenes, in the main process."""
+    options = {f'train_dataloader.dataset.{k}': v for k, v in toy_args.items()}
+    options.update({
+        'train_dataloader.dataset.data_root': data_root,
+        'train_dataloader.batch_size': batch_size,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+    })
+    return options
+
+
+def json_rows(path: str) -> list:
+    """The records of an mmengine json log (one json object a line)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def run_options(data_root: str, toy_args: dict) -> dict:

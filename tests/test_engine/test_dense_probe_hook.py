@@ -1,6 +1,5 @@
 """DenseProbeHook inside a short toy pretraining: its scores reach the logs."""
 import glob
-import json
 import os.path as osp
 
 import pytest
@@ -8,15 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dense_contrast  # noqa: F401
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
-
-
-def _json_rows(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tiny_run import CONFIG, json_rows, toy_loader_options
 
 
 def test_probe_scores_appear_in_the_logs(tmp_path, tiny_toyscenes):
@@ -24,12 +15,7 @@ def test_probe_scores_appear_in_the_logs(tmp_path, tiny_toyscenes):
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict({
         'work_dir': str(tmp_path),
-        'train_dataloader.dataset.data_root': data_root,
-        **{f'train_dataloader.dataset.{k}': v
-           for k, v in toy_args.items()},
-        'train_dataloader.batch_size': 4,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
+        **toy_loader_options(data_root, toy_args, batch_size=4),
         'train_dataloader.dataset.indices': 8,
         'model.queue_len': 16,
         'model.neck.hid_channels': 32,
@@ -58,7 +44,7 @@ def test_probe_scores_appear_in_the_logs(tmp_path, tiny_toyscenes):
             'probe/knn_aAcc']
     json_log, = glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
                                    f'{runner.timestamp}.json'))
-    rows = _json_rows(json_log)
+    rows = json_rows(json_log)
     probe_rows = [r for r in rows if 'probe/linear_mIoU' in r]
     loss_rows = [r for r in rows if 'loss_dense' in r]
     assert loss_rows, 'the losses are in the same json log'
@@ -70,7 +56,7 @@ def test_probe_scores_appear_in_the_logs(tmp_path, tiny_toyscenes):
     # The vis backend's own scalars file and the message hub have them too.
     scalars, = glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
                                   'scalars.json'))
-    assert sum('probe/knn_mIoU' in r for r in _json_rows(scalars)) == 3
+    assert sum('probe/knn_mIoU' in r for r in json_rows(scalars)) == 3
     assert runner.message_hub.get_scalar(
         'probe/knn_mIoU').current() == pytest.approx(
             probe_rows[-1]['probe/knn_mIoU'])

@@ -1,7 +1,6 @@
 """The dense probes as the val_evaluator of a short toy pretraining: their
 scores reach the logs as validation metrics."""
 import glob
-import json
 import os.path as osp
 
 import pytest
@@ -11,15 +10,7 @@ from mmengine.runner import Runner
 import dense_contrast  # noqa: F401
 from dense_contrast.engine import DenseProbeValLoop
 from dense_contrast.evaluation import DenseProbeMetric
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
-
-
-def _json_rows(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tiny_run import CONFIG, json_rows, toy_loader_options
 
 
 def test_probe_metrics_appear_in_the_val_log(tmp_path, tiny_toyscenes):
@@ -27,12 +18,7 @@ def test_probe_metrics_appear_in_the_val_log(tmp_path, tiny_toyscenes):
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict({
         'work_dir': str(tmp_path),
-        'train_dataloader.dataset.data_root': data_root,
-        **{f'train_dataloader.dataset.{k}': v
-           for k, v in toy_args.items()},
-        'train_dataloader.batch_size': 4,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
+        **toy_loader_options(data_root, toy_args, batch_size=4),
         'train_dataloader.dataset.indices': 4,  # one step per epoch
         'model.queue_len': 16,
         'model.neck.hid_channels': 32,
@@ -61,7 +47,7 @@ def test_probe_metrics_appear_in_the_val_log(tmp_path, tiny_toyscenes):
             'probe/retrieval_aAcc']
     json_log, = glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
                                    f'{runner.timestamp}.json'))
-    rows = _json_rows(json_log)
+    rows = json_rows(json_log)
     val_rows = [r for r in rows if 'probe/knn_mIoU' in r]
     assert [r['step'] for r in val_rows] == [1, 2]  # after each epoch
     for row in val_rows:

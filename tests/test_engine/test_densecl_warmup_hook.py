@@ -1,16 +1,11 @@
 """mmpretrain's DenseCLHook drives the project's DenseCL in a real Runner."""
-import os.path as osp
-
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import dense_contrast  # noqa: F401
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'densecl',
-                  'densecl_resnet18_1xb32-coslr-20e_toyscenes.py')
+from tiny_run import CONFIG, toy_loader_options
 
 
 class _RecordLosses(Hook):
@@ -29,12 +24,7 @@ def test_warmup_holds_the_dense_loss_at_zero(tmp_path, tiny_toyscenes):
     cfg = Config.fromfile(CONFIG)
     cfg.merge_from_dict({
         'work_dir': str(tmp_path),
-        'train_dataloader.dataset.data_root': data_root,
-        **{f'train_dataloader.dataset.{k}': v
-           for k, v in toy_args.items()},
-        'train_dataloader.batch_size': 4,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
+        **toy_loader_options(data_root, toy_args, batch_size=4),
         'model.queue_len': 16,
         'model.neck.hid_channels': 32,
         'train_cfg.max_epochs': 2,

@@ -22,6 +22,7 @@ Examples::
     python tools/study.py                                  # the whole study
     python tools/study.py --methods random densecl mocov2 --seeds 0
     python tools/study.py --no-transfer                    # probes only
+    python tools/study.py --finished-only                  # table of what is done
     python tools/study.py --report-only --work-dir docs/study
     python tools/study.py --quick --work-dir /tmp/study    # tiny smoke run
 """
@@ -64,6 +65,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'every seed); the probes run for every seed')
     p.add_argument('--transfer-cfg-options', nargs='+', action=DictAction,
                    default={}, help='overrides for every transfer run')
+    p.add_argument('--finished-only', action='store_true',
+                   help='run nothing: tabulate the units and transfers '
+                   'already finished in the work dir (a study stopped '
+                   'early, or run in parts side by side)')
     p.add_argument('--quick', action='store_true',
                    help='tiny settings for a smoke test (well under a '
                    'minute per method): 16 images of 64 px, 2 epochs, no '

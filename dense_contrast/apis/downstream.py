@@ -269,15 +269,7 @@ def finetune(config: str,
         ValueError: If the config has no ``Pretrained`` init_cfg.
     """
     cfg = Config.fromfile(config)
-    run_options = dict(options or {})
-    if test:
-        run_options.update(TESTABLE_CHECKPOINT_OPTIONS)
-    run_options['randomness.seed'] = seed
-    for path in pretrained_init_paths(cfg):
-        if weights is None:
-            run_options[path] = None
-        else:
-            run_options[f'{path}.checkpoint'] = osp.abspath(weights)
+    run_options = _run_options(cfg, weights, seed, options, test)
     fingerprint = run_fingerprint(cfg, run_options, weights_sha)
     what = f'{init} -> {config} (seed {seed})'
     result_path = osp.join(run_dir, RESULT_FILE)
@@ -318,6 +310,62 @@ def finetune(config: str,
         record['test_metrics_source'] = osp.relpath(source)
         _write_json(record, result_path)
     return record, reused
+
+
+def _run_options(cfg: Config, weights: Optional[str], seed: int,
+                 options: Optional[Dict[str, object]],
+                 test: bool) -> Dict[str, object]:
+    """The overrides of one :func:`finetune` run: ``options``, the seed,
+    the initialisation and, with ``test``, the testable checkpoints."""
+    run_options = dict(options or {})
+    if test:
+        run_options.update(TESTABLE_CHECKPOINT_OPTIONS)
+    run_options['randomness.seed'] = seed
+    for path in pretrained_init_paths(cfg):
+        if weights is None:
+            run_options[path] = None
+        else:
+            run_options[f'{path}.checkpoint'] = osp.abspath(weights)
+    return run_options
+
+
+def finished_record(config: str,
+                    weights: Optional[str],
+                    weights_sha: Optional[str],
+                    seed: int,
+                    run_dir: str,
+                    options: Optional[Dict[str, object]] = None,
+                    test: bool = False) -> Optional[dict]:
+    """The record of a finished :func:`finetune` run with these arguments,
+    without running anything.
+
+    Args:
+        config (str): The downstream config.
+        weights (str, optional): The backbone file, None for random init.
+        weights_sha (str, optional): Its sha256, None for random init.
+        seed (int): The run's ``randomness.seed``.
+        run_dir (str): The Runner's work dir.
+        options (dict, optional): Overrides of the run. Defaults to None.
+        test (bool): Whether the run must have its test-split metrics.
+            Defaults to False.
+
+    Returns:
+        dict or None: The record; None when ``run_dir`` holds no finished
+        run with the same fingerprint (or, with ``test``, no test
+        metrics).
+    """
+    result_path = osp.join(run_dir, RESULT_FILE)
+    if not osp.isfile(result_path):
+        return None
+    cfg = Config.fromfile(config)
+    fingerprint = run_fingerprint(
+        cfg, _run_options(cfg, weights, seed, options, test), weights_sha)
+    with open(result_path) as f:
+        record = json.load(f)
+    if record.get('run_fingerprint') != fingerprint or (
+            test and 'test_metrics' not in record):
+        return None
+    return record
 
 
 def _write_json(data: object, path: str) -> None:

@@ -35,7 +35,7 @@ import torch
 from mmengine.logging import MMLogger
 
 from dense_contrast.evaluation import DenseProbeSuite
-from .downstream import finetune
+from .downstream import finetune, finished_record
 from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
 from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
                            plot, summarise, transfer_labels)
@@ -169,7 +169,8 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
         settings (StudySettings): The study.
 
     Returns:
-        dict[str, float]: ``<model>/<metric>`` -> value.
+        dict[str, float]: ``<model>/<metric>`` -> value (with
+        ``settings.finished_only``, of the finished transfers only).
     """
     method, seed = result['method'], result['seed']
     weights = sha = None
@@ -184,8 +185,16 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
         run_dir = osp.join(settings.work_dir, method, f'seed{seed}', name)
         options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
         options.update(settings.transfer_cfg_options)
-        record, _ = finetune(config, method, weights, sha, seed, run_dir, 1,
-                             options, test=True)
+        if settings.finished_only:
+            record = finished_record(config, weights, sha, seed, run_dir,
+                                     options, test=True)
+            if record is None:
+                print(f'[study] {method} seed {seed}: {name} not finished, '
+                      'left out', flush=True)
+                continue
+        else:
+            record, _ = finetune(config, method, weights, sha, seed,
+                                 run_dir, 1, options, test=True)
         for key, value in record['test_metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
                 metrics[f'{labels[config]}/{key.split("/")[-1]}'] = value
@@ -260,7 +269,10 @@ def run_study(settings: StudySettings) -> List[str]:
 
     Progress is printed; ``study.md``, ``study.json`` and
     ``probe_curves.png`` are written under ``settings.work_dir``. A unit
-    that fails is reported and left out; the others go on.
+    that fails is reported and left out; the others go on. With
+    ``settings.finished_only`` nothing runs: the finished units (and their
+    finished transfers) are tabulated, e.g. after a study was stopped or
+    run in parts side by side.
 
     Args:
         settings (StudySettings): The study.
@@ -287,6 +299,11 @@ def run_study(settings: StudySettings) -> List[str]:
     for i, (method, config, seed) in enumerate(plan, 1):
         tag = f'[study {i}/{len(plan)}] {method} seed {seed}'
         unit_start = time.time()
+        if settings.finished_only and not osp.isfile(
+                osp.join(settings.work_dir, method, f'seed{seed}',
+                         RESULT_FILE)):
+            print(f'{tag}: not finished, left out', flush=True)
+            continue
         try:
             if config is None:
                 result = probe_random_init(seed, settings, data_root)

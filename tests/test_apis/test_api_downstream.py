@@ -10,7 +10,8 @@ import pytest
 from mmengine.config import Config
 
 from dense_contrast.apis import downstream
-from dense_contrast.apis.downstream import (finetune, pretrained_init_paths,
+from dense_contrast.apis.downstream import (finetune, finished_record,
+                                            pretrained_init_paths,
                                             read_metrics, read_test_metrics,
                                             run_fingerprint)
 from dense_contrast.apis.runner import RunError
@@ -116,6 +117,11 @@ def test_finetune_tests_once_and_retries_a_failed_test(tmp_path,
         trained = json.load(f)
     assert trained['metrics'] == {'mIoU': 5.0} and trained['minutes'] == 1.0
     assert 'test_metrics' not in trained
+    # finished_record runs nothing: the trained run counts without test,
+    # not with it.
+    assert finished_record(SEG, None, None, 1, run_dir) is None  # no test opts
+    assert finished_record(SEG, None, None, 1, run_dir, test=True) is None
+    assert len(jobs) == 2
 
     # Trained already: only the test runs.
     record, reused = finetune(SEG, 'random', None, None, 1, run_dir,
@@ -133,4 +139,10 @@ def test_finetune_tests_once_and_retries_a_failed_test(tmp_path,
     # Tested already: nothing runs.
     assert finetune(SEG, 'random', None, None, 1, run_dir,
                     test=True) == (record, True)
+    assert len(jobs) == 3
+    assert finished_record(SEG, None, None, 1, run_dir, test=True) == record
+    # Another seed or other options are another run: not finished.
+    assert finished_record(SEG, None, None, 2, run_dir, test=True) is None
+    assert finished_record(SEG, None, None, 1, run_dir,
+                           {'train_cfg.max_iters': 5}, test=True) is None
     assert len(jobs) == 3

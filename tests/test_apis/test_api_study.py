@@ -20,7 +20,9 @@ def test_settings_defaults_and_quick():
     assert settings.work_dir == 'work_dirs/study'
     assert settings.methods == [m for m in METHODS if m != 'mcl']
     assert (settings.epochs, settings.num_images, settings.batch_size,
-            settings.queue_len) == (8, 1000, 32, 256)
+            settings.queue_len, settings.probe_interval) == (20, 2000, 32,
+                                                             256, 5)
+    assert len(settings.transfer_configs) == 2
     quick = StudySettings(quick=True, epochs=10)
     assert (quick.epochs, quick.num_images, quick.batch_size) == (2, 8, 4)
     assert quick.no_transfer

@@ -1,5 +1,6 @@
-"""tools/study.py --quick writes its table, JSON and plot, and reuses
-finished runs when run again."""
+"""tools/study.py --quick writes its table, JSON and plot, reuses
+finished runs when run again, and tabulates the finished ones alone with
+--finished-only."""
 import json
 import os
 import os.path as osp
@@ -10,11 +11,11 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDY = osp.join(ROOT, 'tools', 'study.py')
 
 
-def _study(work_dir, data_root):
+def _study(work_dir, data_root, *args):
     return subprocess.run(
         [sys.executable, STUDY, '--quick', '--work-dir', work_dir,
          '--data-root', data_root, '--methods', 'random', 'densecl',
-         '--seeds', '0'],
+         '--seeds', '0', *args],
         capture_output=True, text=True, cwd=ROOT)
 
 
@@ -57,6 +58,17 @@ def test_quick_study_writes_table_and_plot(tmp_path, tiny_toyscenes):
     with open(osp.join(work_dir, 'study.md')) as f:
         assert f.read() == table
     assert osp.isfile(osp.join(work_dir, 'probe_curves.png'))
+
+    # --finished-only starts nothing: units not run yet are left out.
+    done = _study(work_dir, data_root, '--finished-only', '--methods',
+                  'random', 'densecl', 'dsc_km', '--seeds', '0', '1')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count('not finished, left out') == 4
+    assert 'pretraining' not in done.stdout
+    assert not osp.exists(osp.join(work_dir, 'dsc_km'))
+    assert not osp.exists(osp.join(work_dir, 'random', 'seed1'))
+    with open(osp.join(work_dir, 'study.md')) as f:
+        assert f.read() == table
 
 
 def test_report_only_names_the_missing_file(tmp_path):

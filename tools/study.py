@@ -1,15 +1,19 @@
 """Small-scale study of the methods on the toy scenes: dense probes during
-pretraining, then a frozen-backbone transfer, over several seeds.
+pretraining, then frozen-backbone and low-label transfers, over several
+seeds.
 
 Sizing (defaults, :class:`dense_contrast.apis.StudySettings`): every
 method but MCL (``--methods`` adds it; a step costs about 16 DenseCL
-steps on CPU), the methods' toy configs (a quarter-width ResNet-18, 160 px
-views of the 128 px toy scenes) on the first 1,000 training images, batch
-32, 8 epochs (250 iterations, each method's schedule rescaled), queues of
-256 keys, seeds 0, 1 and 2; probes of layer3 after epochs 4 and 8 (linear,
-k-NN with k = 5, dense correspondence; 200 train images, scored on 200 test
-images read at 256 px); the frozen-backbone toy FCN (a linear head on C5,
-scored on the test split). About 1.5 hours on 2 CPU cores.
+steps on CPU), the methods' toy configs as they are (a quarter-width
+ResNet-18, 160 px views of the 128 px toy scenes, the 2,000 training
+images, batch 32, 20 epochs, queues of 256 keys), seeds 0, 1 and 2; probes
+of layer3 every 5 epochs (linear, k-NN with k = 5, dense correspondence;
+200 train images, scored on 200 test images read at 256 px); two toy FCN
+transfers scored on the test split: the frozen backbone with a linear head
+and the fine-tune on 5 % of the labels. On 2 CPU cores one seed of every
+method takes a little over an hour in two processes side by side (split
+``--methods``), so the whole study takes several hours; docs/evaluation.md
+has the measured times.
 
 Units run seed by seed (every method's seed 0 first), so a study stopped
 early still compares every method; finished units are kept and skipped

@@ -10,9 +10,9 @@ Each pretraining run is a subprocess of ``tools/train.py`` on a config
 written next to its results (the method's toy config plus the study's
 overrides and a :class:`DenseProbeHook`, see :mod:`.study_settings`, which
 also holds :class:`StudySettings`). The probes (linear and k-NN mIoU
-of the last ResNet stage, fitted on toy scenes train images, scored on val
-images) run every ``probe_interval`` epochs inside the pretraining, and
-their values are read back from the run's own json log. The transfers go
+and dense correspondence of layer3, fitted on toy scenes train images,
+scored on test images) run every ``probe_interval`` epochs inside the
+pretraining, and their values are read back from the run's own json log. The transfers go
 through :func:`.transfer.extract` and :func:`.downstream.finetune` (which
 keeps its finished runs). The method configs and ``tools/train.py`` come
 from the source checkout (:data:`.runner.REPO_ROOT`).
@@ -22,7 +22,8 @@ probes, a transfer) leaves ``result.json`` and is skipped when the study
 runs again; an interrupted pretraining run resumes from its last
 checkpoint. The table (``study.md``, ``study.json``) and the plot
 (``probe_curves.png``) are rewritten from whatever is finished
-(:mod:`.study_report`).
+(:mod:`.study_report`); ``finished_only`` writes them without running
+anything.
 """
 import dataclasses
 import json
@@ -37,8 +38,8 @@ from mmengine.logging import MMLogger
 from dense_contrast.evaluation import DenseProbeSuite
 from .downstream import finetune, finished_record
 from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
-from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, markdown,
-                           plot, summarise, transfer_labels)
+from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, plot,
+                           study_markdown, summarise, transfer_labels)
 from .study_settings import (STUDY_TRANSFER_OPTIONS, StudySettings,
                              probe_settings, study_config, study_data_root,
                              toy_backbone_cfg)
@@ -226,9 +227,10 @@ def write_report(work_dir: str, study: dict) -> str:
             (method -> unit results) and whatever else to keep.
 
     Returns:
-        str: The markdown table.
+        str: The text of ``study.md``: the table and the orderings.
     """
-    table = markdown(study['rows'])
+    table = study_markdown(
+        {m: runs for m, runs in study['runs'].items() if m in METHODS})
     with open(osp.join(work_dir, 'study.md'), 'w') as f:
         f.write(table)
     with open(osp.join(work_dir, 'study.json'), 'w') as f:

@@ -27,6 +27,14 @@ METHODS = {
 TRANSFER_METRICS = ('bbox_mAP', 'segm_mAP', 'mIoU', 'mAP')
 PROBE_METRICS = ('linear_mIoU', 'knn_mIoU', 'corr_acc')
 
+#: The papers' orderings the study checks, as (method, the method it should
+#: beat): pretraining above random init, DenseCL above MoCo v2 on dense
+#: tasks, DSC and MCL above DenseCL, DenseCL++ above DenseCL.
+ORDERINGS = (('mocov2', 'random'), ('densecl', 'random'),
+             ('densecl', 'mocov2'), ('dsc_km', 'densecl'),
+             ('dsc_pm', 'densecl'), ('mcl', 'densecl'),
+             ('densecl_pp', 'densecl'))
+
 
 def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:
     """Column label of each downstream config in the study's table.
@@ -96,6 +104,30 @@ def summarise(records: Dict[str, List[dict]]) -> List[dict]:
     return rows
 
 
+def table_columns(rows: List[dict]) -> List[str]:
+    """The scores the tables show: the probes, then every transfer metric
+    in the order the rows first have it.
+
+    Args:
+        rows (list[dict]): Rows of :func:`summarise`.
+
+    Returns:
+        list[str]: Score names.
+    """
+    columns = list(PROBE_METRICS)
+    for row in rows:
+        columns += [k for k in row['scores']
+                    if k not in columns and k.split('/')[-1] in
+                    TRANSFER_METRICS]
+    return columns
+
+
+def _digits(column: str) -> int:
+    """Decimals shown: COCO box and mask AP are in [0, 1], the rest in
+    percent."""
+    return 3 if column.endswith(('bbox_mAP', 'segm_mAP')) else 2
+
+
 def markdown(rows: List[dict]) -> str:
     """The table: one row per method, mean ± sample std over seeds.
 
@@ -107,11 +139,7 @@ def markdown(rows: List[dict]) -> str:
     Returns:
         str: Markdown text.
     """
-    columns = [c for c in PROBE_METRICS]
-    for row in rows:
-        columns += [k for k in row['scores']
-                    if k not in columns and k.split('/')[-1] in
-                    TRANSFER_METRICS]
+    columns = table_columns(rows)
     head = ['method', 'seeds'] + [c.replace('_', ' ') for c in columns]
     lines = ['| ' + ' | '.join(head) + ' |',
              '|' + ' --- |' * len(head)]
@@ -119,8 +147,7 @@ def markdown(rows: List[dict]) -> str:
         cells = [row['label'], ' '.join(map(str, row['seeds']))]
         for c in columns:
             s = row['scores'].get(c)
-            # COCO box and mask AP are in [0, 1], the rest in percent.
-            digits = 3 if c.endswith(('bbox_mAP', 'segm_mAP')) else 2
+            digits = _digits(c)
             if s is None:
                 cells.append('-')
             elif s['n'] == 1:
@@ -130,6 +157,90 @@ def markdown(rows: List[dict]) -> str:
                     f'{s["mean"]:.{digits}f} ± {s["std"]:.{digits}f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def paired_differences(records: Dict[str, List[dict]], method: str,
+                       baseline: str, score: str) -> List[float]:
+    """Per seed, ``method``'s score minus ``baseline``'s, over the seeds
+    that both have with that score.
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+        method (str): The method compared.
+        baseline (str): The method it is compared with.
+        score (str): A probe or ``<transfer>/<metric>`` name.
+
+    Returns:
+        list[float]: The differences, in seed order.
+    """
+    def scores(run: dict) -> Dict[str, float]:
+        return {**run['probes'], **run.get('transfer', {})}
+
+    base = {r['seed']: scores(r).get(score)
+            for r in records.get(baseline, [])}
+    return [
+        scores(r)[score] - base[r['seed']]
+        for r in sorted(records.get(method, []), key=lambda r: r['seed'])
+        if score in scores(r) and base.get(r['seed']) is not None
+    ]
+
+
+def orderings_markdown(records: Dict[str, List[dict]],
+                       columns: Sequence[str]) -> str:
+    """The papers' orderings (:data:`ORDERINGS`) as paired differences.
+
+    A cell is the mean ± sample std over seeds of the per-seed difference
+    (the std left out for one seed) and on how many of those seeds the
+    method is ahead, e.g. ``+1.32 ± 0.54 (3 of 3)``. Pairs without a
+    common seed are left out.
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+        columns (Sequence[str]): The scores (:func:`table_columns`).
+
+    Returns:
+        str: Markdown text; empty when no pair has a common seed.
+    """
+    head = ['ordering', 'seeds'] + [c.replace('_', ' ') for c in columns]
+    lines = []
+    for method, baseline in ORDERINGS:
+        seeds = sorted(
+            {r['seed'] for r in records.get(method, [])}
+            & {r['seed'] for r in records.get(baseline, [])})
+        if not seeds:
+            continue
+        cells = [f'{METHODS[method][0]} - {METHODS[baseline][0]}',
+                 ' '.join(map(str, seeds))]
+        for c in columns:
+            diffs = paired_differences(records, method, baseline, c)
+            if not diffs:
+                cells.append('-')
+                continue
+            mean, std = mean_spread(diffs)
+            ahead = sum(d > 0 for d in diffs)
+            spread = f' ± {std:.{_digits(c)}f}' if len(diffs) > 1 else ''
+            cells.append(f'{mean:+.{_digits(c)}f}{spread} '
+                         f'({ahead} of {len(diffs)})')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    if not lines:
+        return ''
+    return '\n'.join(['| ' + ' | '.join(head) + ' |',
+                      '|' + ' --- |' * len(head)] + lines) + '\n'
+
+
+def study_markdown(records: Dict[str, List[dict]]) -> str:
+    """``study.md``: the per-method table (:func:`markdown`), then the
+    orderings (:func:`orderings_markdown`).
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+
+    Returns:
+        str: Markdown text.
+    """
+    rows = summarise(records)
+    orderings = orderings_markdown(records, table_columns(rows))
+    return markdown(rows) + ('\n' + orderings if orderings else '')
 
 
 def plot(records: Dict[str, List[dict]], path: str) -> None:

@@ -8,8 +8,11 @@ import pytest
 from mmengine.config import Config
 
 from dense_contrast.apis.runner import REPO_ROOT
-from dense_contrast.apis.study_report import (METHODS, markdown, probe_table,
-                                              summarise, transfer_labels)
+from dense_contrast.apis.study_report import (METHODS, markdown,
+                                              orderings_markdown,
+                                              paired_differences, probe_table,
+                                              study_markdown, summarise,
+                                              transfer_labels)
 from dense_contrast.apis.study_settings import (StudySettings,
                                                 probe_settings, study_config,
                                                 toy_backbone_cfg)
@@ -131,8 +134,8 @@ def test_readme_table_is_the_committed_study():
     import json
     with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.json')) as f:
         study = json.load(f)
-    table = markdown(summarise(
-        {m: runs for m, runs in study['runs'].items() if m in METHODS}))
+    table = study_markdown(
+        {m: runs for m, runs in study['runs'].items() if m in METHODS})
     with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.md')) as f:
         assert f.read() == table
     with open(osp.join(REPO_ROOT, 'README.md')) as f:
@@ -141,3 +144,38 @@ def test_readme_table_is_the_committed_study():
     for method, runs in study['runs'].items():
         assert sorted(r['seed'] for r in runs) == [0, 1, 2], method
         assert all('fcn-linear/mIoU' in r['transfer'] for r in runs), method
+
+
+def _unit(method, seed, knn, fcn=None):
+    unit = dict(method=method, seed=seed, probes=dict(knn_mIoU=knn))
+    if fcn is not None:
+        unit['transfer'] = {'fcn-linear/mIoU': fcn}
+    return unit
+
+
+def test_orderings_pair_the_seeds():
+    records = dict(
+        random=[_unit('random', s, 14.0, 13.0) for s in (0, 1, 2)],
+        densecl=[_unit('densecl', 1, 17.0, 12.0),
+                 _unit('densecl', 0, 16.0, 15.0),
+                 _unit('densecl', 2, 18.0)],
+        dsc_km=[_unit('dsc_km', 0, 15.0, 16.0)],
+        mocov2=[_unit('mocov2', 5, 20.0, 20.0)])
+    # Seed order, only the seeds both have with the score.
+    assert paired_differences(records, 'densecl', 'random',
+                              'knn_mIoU') == [2.0, 3.0, 4.0]
+    assert paired_differences(records, 'densecl', 'random',
+                              'fcn-linear/mIoU') == [2.0, -1.0]
+    lines = orderings_markdown(
+        records, ['knn_mIoU', 'fcn-linear/mIoU']).strip().splitlines()
+    assert lines[0] == '| ordering | seeds | knn mIoU | fcn-linear/mIoU |'
+    # MoCo v2 shares no seed with anyone: no row.
+    assert lines[2:] == [
+        '| DenseCL - random init | 0 1 2 | +3.00 ± 1.00 (3 of 3) '
+        '| +0.50 ± 2.12 (1 of 2) |',
+        '| DSC-KM - DenseCL | 0 | -1.00 (0 of 1) | +1.00 (1 of 1) |',
+    ]
+    assert orderings_markdown(dict(mocov2=records['mocov2']),
+                              ['knn_mIoU']) == ''
+    text = study_markdown(records)
+    assert text.startswith(markdown(summarise(records)) + '\n| ordering |')

@@ -26,7 +26,7 @@ Examples::
     python tools/study.py                                  # the whole study
     python tools/study.py --methods random densecl mocov2 --seeds 0
     python tools/study.py --no-transfer                    # probes only
-    python tools/study.py --finished-only                  # table of what is done
+    python tools/study.py --finished-only                  # finished units
     python tools/study.py --report-only --work-dir docs/study
     python tools/study.py --quick --work-dir /tmp/study    # tiny smoke run
 """

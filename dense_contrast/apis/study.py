@@ -12,10 +12,11 @@ overrides and a :class:`DenseProbeHook`, see :mod:`.study_settings`, which
 also holds :class:`StudySettings`). The probes (linear and k-NN mIoU
 and dense correspondence of layer3, fitted on toy scenes train images,
 scored on test images) run every ``probe_interval`` epochs inside the
-pretraining, and their values are read back from the run's own json log. The transfers go
-through :func:`.transfer.extract` and :func:`.downstream.finetune` (which
-keeps its finished runs). The method configs and ``tools/train.py`` come
-from the source checkout (:data:`.runner.REPO_ROOT`).
+pretraining, and their values are read back from the run's own json log.
+The transfers go through :func:`.transfer.extract` and
+:func:`.downstream.finetune` (which keeps its finished runs). The method
+configs and ``tools/train.py`` come from the source checkout
+(:data:`.runner.REPO_ROOT`).
 
 Completable in parts: every finished unit (a pretraining run with its
 probes, a transfer) leaves ``result.json`` and is skipped when the study

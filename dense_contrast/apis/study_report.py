@@ -73,6 +73,18 @@ def mean_spread(values: Sequence[float]) -> Tuple[float, float]:
     return mean, std
 
 
+def run_scores(run: dict) -> Dict[str, float]:
+    """Every score of one unit: its last probes and its transfers.
+
+    Args:
+        run (dict): A unit's result (``probes``, optional ``transfer``).
+
+    Returns:
+        dict[str, float]: Score name -> value.
+    """
+    return {**run['probes'], **run.get('transfer', {})}
+
+
 def summarise(records: Dict[str, List[dict]]) -> List[dict]:
     """Per method: mean and spread of every score over its seeds.
 
@@ -89,8 +101,7 @@ def summarise(records: Dict[str, List[dict]]) -> List[dict]:
             continue
         scores: Dict[str, List[float]] = {}
         for run in runs:
-            for key, value in {**run['probes'],
-                               **run.get('transfer', {})}.items():
+            for key, value in run_scores(run).items():
                 scores.setdefault(key, []).append(value)
         rows.append(
             dict(
@@ -173,15 +184,12 @@ def paired_differences(records: Dict[str, List[dict]], method: str,
     Returns:
         list[float]: The differences, in seed order.
     """
-    def scores(run: dict) -> Dict[str, float]:
-        return {**run['probes'], **run.get('transfer', {})}
-
-    base = {r['seed']: scores(r).get(score)
+    base = {r['seed']: run_scores(r).get(score)
             for r in records.get(baseline, [])}
     return [
-        scores(r)[score] - base[r['seed']]
+        run_scores(r)[score] - base[r['seed']]
         for r in sorted(records.get(method, []), key=lambda r: r['seed'])
-        if score in scores(r) and base.get(r['seed']) is not None
+        if score in run_scores(r) and base.get(r['seed']) is not None
     ]
 
 

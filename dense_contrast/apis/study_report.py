@@ -1,6 +1,7 @@
 """The study's methods, its table and its probe plot (see :mod:`.study`)."""
 import math
 import os.path as osp
+import re
 from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
@@ -40,9 +41,12 @@ def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:
     """Column label of each downstream config in the study's table.
 
     A config's label is its model, the name's first part (``fcn-linear``
-    for ``fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py``); configs whose
-    model is shared by another one in ``configs`` keep their whole name, so
-    that two protocols never write into one column.
+    for ``fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py``). Configs whose
+    model is shared by another one in ``configs`` add the parts of their
+    name (split at ``_`` and ``-``) that the others sharing it lack
+    (``fcn-1000i-5pct`` and ``fcn-8000i`` for the 5 % and the full
+    fine-tune at 256 px), so that two protocols never write into one
+    column.
 
     Args:
         configs (Sequence[str]): Paths of the downstream configs.
@@ -52,9 +56,19 @@ def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:
     """
     names = {c: osp.splitext(osp.basename(c))[0] for c in configs}
     short = {c: n.split('_')[0] for c, n in names.items()}
-    counts = Counter(short.values())
-    return {c: short[c] if counts[short[c]] == 1 else names[c]
-            for c in configs}
+    parts = {c: re.split('[_-]', n) for c, n in names.items()}
+    labels = {}
+    for c in configs:
+        rivals = [o for o in configs if o != c and short[o] == short[c]]
+        if not rivals:
+            labels[c] = short[c]
+            continue
+        shared = set.intersection(*(set(parts[o]) for o in rivals))
+        own = [p for p in parts[c] if p not in shared]
+        labels[c] = '-'.join([short[c]] + own) if own else names[c]
+    counts = Counter(labels.values())
+    return {c: names[c] if counts[label] > 1 else label
+            for c, label in labels.items()}
 
 
 def mean_spread(values: Sequence[float]) -> Tuple[float, float]:

@@ -80,14 +80,25 @@ def test_transfer_labels_keep_protocols_apart():
     low_256 = 'configs/x/fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py'
     # The default study's column keeps its short name.
     assert transfer_labels([frozen]) == {frozen: 'fcn-linear'}
-    # Two FCN protocols: each keeps its whole name, so neither overwrites
-    # the other's scores.
+    # Two FCN protocols: each adds the parts of its name the other lacks,
+    # so neither overwrites the other's scores.
     labels = transfer_labels([frozen, low_d8, low_256])
     assert labels == {
         frozen: 'fcn-linear',
-        low_d8: 'fcn_r18-d8_1xb8-1000i_toyscenes-5pct-128x128',
-        low_256: 'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256'
+        low_d8: 'fcn-d8-128x128',
+        low_256: 'fcn-256x256'
     }
+    low_20 = 'configs/x/fcn_r18_1xb8-1000i_toyscenes-20pct-256x256.py'
+    full = 'configs/x/fcn_r18_1xb8-8000i_toyscenes-256x256.py'
+    assert transfer_labels([frozen, low_256, low_20, full]) == {
+        frozen: 'fcn-linear',
+        low_256: 'fcn-1000i-5pct',
+        low_20: 'fcn-1000i-20pct',
+        full: 'fcn-8000i'
+    }
+    # Names that differ only in their order of parts keep their whole name.
+    a, b = 'x/fcn_a-b.py', 'x/fcn_b-a.py'
+    assert transfer_labels([a, b]) == {a: 'fcn_a-b', b: 'fcn_b-a'}
 
 
 def test_probes_read_layer3_of_the_toy_backbone_on_test(tiny_toyscenes):

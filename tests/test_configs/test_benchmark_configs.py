@@ -276,6 +276,31 @@ def test_toy_config_metainfo_and_pretrained_weights(name, tmp_path):
         assert torch.equal(state[key], value), key
 
 
+def test_toy_fcn_256_protocols_differ_in_labels_and_schedule_only():
+    """The full, 20 % and 5 % fine-tunes at 256 px: one model and pipeline
+    (the backbone read as pretrained), different label fractions and
+    schedules, each poly schedule ending at its last iteration."""
+    seg = osp.join(BENCH, 'mmsegmentation')
+    protocols = {  # config -> (training images used, iterations)
+        'fcn_r18_1xb8-8000i_toyscenes-256x256.py': (None, 8000),
+        'fcn_r18_1xb8-1000i_toyscenes-20pct-256x256.py': (400, 1000),
+        'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py': (100, 1000),
+    }
+    cfgs = {n: Config.fromfile(osp.join(seg, n)) for n in protocols}
+    models = [c.model.to_dict() for c in cfgs.values()]
+    assert all(m == models[0] for m in models)
+    assert models[0]['backbone']['dilations'] == (1, 1, 1, 1)
+    assert models[0]['data_preprocessor']['size'] == (256, 256)
+    pipelines = [c.train_pipeline for c in cfgs.values()]
+    assert all(p == pipelines[0] for p in pipelines)
+    for name, (images, iters) in protocols.items():
+        cfg = cfgs[name]
+        assert cfg.train_dataloader.dataset.get('indices') == images, name
+        assert cfg.train_cfg.max_iters == iters, name
+        assert cfg.param_scheduler[0].end == iters, name
+        assert cfg.train_cfg.val_interval == iters, name
+
+
 @pytest.fixture(scope='module')
 def mcl_r50_detector_weights(tmp_path_factory):
     """A random MCL R50 (the ImageNet config's model), extracted for Mask

@@ -1,0 +1,20 @@
+# Toy FCN, full fine-tune with the backbone as it was pretrained (no
+# dilation, the images read at 256 px:
+# configs/_base_/benchmarks/fcn_r18_toyscenes-256x256.py): every layer
+# trained on the 2,000 training images for 8,000 iterations of 8
+# (32 epochs), SGD lr 0.01, poly 0.9.
+_base_ = ['../../_base_/benchmarks/fcn_r18_toyscenes-256x256.py']
+
+max_iters = 8000
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
+]
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))

@@ -279,12 +279,13 @@ def test_toy_config_metainfo_and_pretrained_weights(name, tmp_path):
 def test_toy_fcn_256_protocols_differ_in_labels_and_schedule_only():
     """The full, 20 % and 5 % fine-tunes at 256 px: one model and pipeline
     (the backbone read as pretrained), different label fractions and
-    schedules, each poly schedule ending at its last iteration."""
+    schedules (the full one's learning rate chosen on val), each poly
+    schedule ending at its last iteration."""
     seg = osp.join(BENCH, 'mmsegmentation')
-    protocols = {  # config -> (training images used, iterations)
-        'fcn_r18_1xb8-8000i_toyscenes-256x256.py': (None, 8000),
-        'fcn_r18_1xb8-1000i_toyscenes-20pct-256x256.py': (400, 1000),
-        'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py': (100, 1000),
+    protocols = {  # config -> (training images used, iterations, lr)
+        'fcn_r18_1xb8-8000i_toyscenes-256x256.py': (None, 8000, 0.2),
+        'fcn_r18_1xb8-1000i_toyscenes-20pct-256x256.py': (400, 1000, 0.01),
+        'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py': (100, 1000, 0.01),
     }
     cfgs = {n: Config.fromfile(osp.join(seg, n)) for n in protocols}
     models = [c.model.to_dict() for c in cfgs.values()]
@@ -293,8 +294,9 @@ def test_toy_fcn_256_protocols_differ_in_labels_and_schedule_only():
     assert models[0]['data_preprocessor']['size'] == (256, 256)
     pipelines = [c.train_pipeline for c in cfgs.values()]
     assert all(p == pipelines[0] for p in pipelines)
-    for name, (images, iters) in protocols.items():
+    for name, (images, iters, lr) in protocols.items():
         cfg = cfgs[name]
+        assert cfg.optim_wrapper.optimizer.lr == lr, name
         assert cfg.train_dataloader.dataset.get('indices') == images, name
         assert cfg.train_cfg.max_iters == iters, name
         assert cfg.param_scheduler[0].end == iters, name

@@ -46,7 +46,8 @@ def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:
     name (split at ``_`` and ``-``) that the others sharing it lack
     (``fcn-1000i-5pct`` and ``fcn-8000i`` for the 5 % and the full
     fine-tune at 256 px), so that two protocols never write into one
-    column.
+    column; configs whose labels would still be equal keep their whole
+    names.
 
     Args:
         configs (Sequence[str]): Paths of the downstream configs.

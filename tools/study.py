@@ -10,7 +10,8 @@ images, batch 32, 20 epochs, queues of 256 keys), seeds 0, 1 and 2; probes
 of layer3 every 5 epochs (linear, k-NN with k = 5, dense correspondence;
 200 train images, scored on 200 test images read at 256 px); two toy FCN
 transfers scored on the test split: the frozen backbone with a linear head
-and the fine-tune on 5 % of the labels. On 2 CPU cores one seed of every
+and the fine-tune on 5 % of the labels (run at lr 0.4 and 0.8, each unit
+reporting the rate its val score chooses; ``--transfer-lrs``). On 2 CPU cores one seed of every
 method takes a little over an hour in two processes side by side (split
 ``--methods``), so the whole study takes several hours; docs/evaluation.md
 has the measured times.
@@ -31,6 +32,7 @@ Examples::
     python tools/study.py --quick --work-dir /tmp/study    # tiny smoke run
 """
 import argparse
+import os.path as osp
 import sys
 from typing import List, Optional
 
@@ -69,6 +71,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'every seed); the probes run for every seed')
     p.add_argument('--transfer-cfg-options', nargs='+', action=DictAction,
                    default={}, help='overrides for every transfer run')
+    p.add_argument(
+        '--transfer-lrs', nargs='+', action=DictAction,
+        default=d.transfer_lrs, metavar='CONFIG_NAME=LR,LR',
+        help='learning rates to run a transfer config at (its file name '
+        'without .py); each unit reports the test score of the rate best '
+        'on val; CONFIG_NAME=None runs it at its own rate. Default: '
+        + ' '.join(f'{k}={",".join(map(str, v))}'
+                   for k, v in d.transfer_lrs.items()))
     p.add_argument('--finished-only', action='store_true',
                    help='run nothing: tabulate the units and transfers '
                    'already finished in the work dir (a study stopped '
@@ -81,6 +91,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='rewrite study.md and probe_curves.png from the '
                    'work dir\'s study.json; run nothing')
     args = p.parse_args(argv)
+    names = [osp.splitext(osp.basename(c))[0] for c in args.transfer_configs]
+    unknown = sorted(
+        set(args.transfer_lrs) - set(names) - set(d.transfer_lrs))
+    if unknown:
+        p.error(f'--transfer-lrs {unknown[0]}: not one of the transfer '
+                f'configs {names}')
     if not args.report_only:
         try:
             StudySettings(**{k: v for k, v in vars(args).items()

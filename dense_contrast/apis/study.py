@@ -14,7 +14,9 @@ and dense correspondence of layer3, fitted on toy scenes train images,
 scored on test images) run every ``probe_interval`` epochs inside the
 pretraining, and their values are read back from the run's own json log.
 The transfers go through :func:`.transfer.extract` and
-:func:`.downstream.finetune` (which keeps its finished runs). The method
+:func:`.downstream.finetune` (which keeps its finished runs); a transfer
+config with learning rates in ``StudySettings.transfer_lrs`` runs once per
+rate and reports the test score of the rate its val score chooses. The method
 configs and ``tools/train.py`` come from the source checkout
 (:data:`.runner.REPO_ROOT`).
 
@@ -31,7 +33,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.logging import MMLogger
@@ -40,13 +42,17 @@ from dense_contrast.evaluation import DenseProbeSuite
 from .downstream import finetune, finished_record
 from .runner import REPO_ROOT, RunError, run_logged, scalar_logs, train_command
 from .study_report import (METHODS, PROBE_METRICS, TRANSFER_METRICS, plot,
-                           study_markdown, summarise, transfer_labels)
+                           report_markdown, summarise, transfer_labels)
 from .study_settings import (STUDY_TRANSFER_OPTIONS, StudySettings,
                              probe_settings, study_config, study_data_root,
                              toy_backbone_cfg)
 from .transfer import extract
 
 RESULT_FILE = 'result.json'
+#: The config key of a downstream run's learning rate (mmengine's
+#: ``OptimWrapper`` with an SGD-like optimizer, as in every benchmark
+#: config here).
+LR_OPTION = 'optim_wrapper.optimizer.lr'
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]
 
@@ -161,9 +167,52 @@ def probe_random_init(seed: int, settings: StudySettings,
              probe_seconds=round(time.time() - start, 1)), result_path)
 
 
-def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
+def val_score(metrics: Dict[str, float]) -> float:
+    """The score a downstream run is chosen by.
+
+    Args:
+        metrics (dict[str, float]): A run's val metrics (the ``metrics`` of
+            a :func:`.downstream.finetune` record).
+
+    Returns:
+        float: The first metric of :data:`TRANSFER_METRICS` found (e.g.
+        ``mIoU``; names compared after their last ``/``).
+
+    Raises:
+        RunError: If there is none.
+    """
+    for name in TRANSFER_METRICS:
+        for key, value in metrics.items():
+            if key.split('/')[-1] == name:
+                return value
+    raise RunError(f'none of {TRANSFER_METRICS} in the val metrics '
+                   f'{sorted(metrics)}')
+
+
+def choose_on_val(records: Dict[float, dict]) -> float:
+    """The learning rate whose run scored best on the val split.
+
+    Args:
+        records (dict[float, dict]): Learning rate -> the
+            :func:`.downstream.finetune` record of its run (``metrics``:
+            its last val evaluation).
+
+    Returns:
+        float: The rate with the highest :func:`val_score`; the smaller
+        rate on a tie.
+    """
+    return max(sorted(records),
+               key=lambda lr: (val_score(records[lr]['metrics']), -lr))
+
+
+def transfer(result: dict, settings: StudySettings
+             ) -> Tuple[Dict[str, float], Dict[str, dict]]:
     """The downstream runs of one run's backbone, scored on their configs'
     test split.
+
+    A config with learning rates in ``settings.transfer_lrs`` runs once
+    per rate (in ``<config name>_lr<rate>``); the run with the best val
+    score (:func:`choose_on_val`) gives the test scores.
 
     Args:
         result (dict): A unit's result (random init when it has no
@@ -171,8 +220,11 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
         settings (StudySettings): The study.
 
     Returns:
-        dict[str, float]: ``<model>/<metric>`` -> value (with
-        ``settings.finished_only``, of the finished transfers only).
+        tuple[dict[str, float], dict[str, dict]]: ``<model>/<metric>`` ->
+        test value (with ``settings.finished_only``, of the finished
+        transfers only); and for each config that chose a learning rate,
+        its label -> ``lr`` (the chosen rate) and ``val`` (rate -> val
+        score of each run).
     """
     method, seed = result['method'], result['seed']
     weights = sha = None
@@ -180,27 +232,44 @@ def transfer(result: dict, settings: StudySettings) -> Dict[str, float]:
         weights = osp.join(settings.work_dir, method, f'seed{seed}',
                            'backbone.pth')
         sha, _ = extract(result['checkpoint'], weights)
-    metrics = {}
+    metrics, choices = {}, {}
     labels = transfer_labels(settings.transfer_configs)
     for config in settings.transfer_configs:
         name = osp.splitext(osp.basename(config))[0]
         run_dir = osp.join(settings.work_dir, method, f'seed{seed}', name)
         options = dict(STUDY_TRANSFER_OPTIONS.get(name, {}))
         options.update(settings.transfer_cfg_options)
-        if settings.finished_only:
-            record = finished_record(config, weights, sha, seed, run_dir,
-                                     options, test=True)
-            if record is None:
-                print(f'[study] {method} seed {seed}: {name} not finished, '
-                      'left out', flush=True)
-                continue
-        else:
-            record, _ = finetune(config, method, weights, sha, seed,
-                                 run_dir, 1, options, test=True)
-        for key, value in record['test_metrics'].items():
+        lrs = settings.transfer_lrs.get(name)
+        runs = {None: (run_dir, options)} if not lrs else {
+            lr: (f'{run_dir}_lr{lr:g}', dict(options, **{LR_OPTION: lr}))
+            for lr in lrs
+        }
+        records = {}
+        for lr, (lr_dir, lr_options) in runs.items():
+            if settings.finished_only:
+                record = finished_record(config, weights, sha, seed, lr_dir,
+                                         lr_options, test=True)
+                if record is None:
+                    print(f'[study] {method} seed {seed}: '
+                          f'{osp.basename(lr_dir)} not finished, left out',
+                          flush=True)
+                    break
+            else:
+                record, _ = finetune(config, method, weights, sha, seed,
+                                     lr_dir, 1, lr_options, test=True)
+            records[lr] = record
+        if len(records) < len(runs):
+            continue
+        chosen = None if not lrs else choose_on_val(records)
+        if chosen is not None:
+            choices[labels[config]] = dict(
+                lr=chosen,
+                val={f'{lr:g}': val_score(r['metrics'])
+                     for lr, r in records.items()})
+        for key, value in records[chosen]['test_metrics'].items():
             if key.split('/')[-1] in TRANSFER_METRICS:
                 metrics[f'{labels[config]}/{key.split("/")[-1]}'] = value
-    return metrics
+    return metrics, choices
 
 
 def _plan(settings: StudySettings) -> list:
@@ -228,9 +297,10 @@ def write_report(work_dir: str, study: dict) -> str:
             (method -> unit results) and whatever else to keep.
 
     Returns:
-        str: The text of ``study.md``: the table and the orderings.
+        str: The text of ``study.md``
+        (:func:`.study_report.report_markdown`).
     """
-    table = study_markdown(
+    table = report_markdown(
         {m: runs for m, runs in study['runs'].items() if m in METHODS})
     with open(osp.join(work_dir, 'study.md'), 'w') as f:
         f.write(table)
@@ -323,7 +393,9 @@ def run_study(settings: StudySettings) -> List[str]:
             if with_transfer and (settings.transfer_seeds is None
                                   or seed in settings.transfer_seeds):
                 print(f'{tag}: transfers', flush=True)
-                result['transfer'] = transfer(result, settings)
+                result['transfer'], choices = transfer(result, settings)
+                if choices:
+                    result['transfer_lr'] = choices
         except (RuntimeError, SystemExit) as err:
             print(f'{tag}: FAILED: {err}', flush=True)
             failures.append(f'{method} seed {seed}')

@@ -266,6 +266,59 @@ def study_markdown(records: Dict[str, List[dict]]) -> str:
     return markdown(rows) + ('\n' + orderings if orderings else '')
 
 
+def lr_markdown(records: Dict[str, List[dict]]) -> str:
+    """The learning rates the transfers chose on val, per method and seed
+    (the units' ``transfer_lr``, see :func:`.study.transfer`).
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+
+    Returns:
+        str: Markdown text: one table per transfer that chose a rate (the
+        rates tried, then one row per method with the rate of each seed,
+        in seed order); empty when none did.
+    """
+    labels = []
+    for runs in records.values():
+        for run in runs:
+            labels += [k for k in run.get('transfer_lr', {})
+                       if k not in labels]
+    parts = []
+    for label in labels:
+        tried = sorted({float(lr) for runs in records.values()
+                        for run in runs
+                        for lr in run.get('transfer_lr', {}).get(
+                            label, {}).get('val', {})})
+        lines = [f'`{label}`: learning rate chosen on val, per seed '
+                 f'(tried: {", ".join(f"{lr:g}" for lr in tried)})', '',
+                 '| method | seeds | learning rate |', '| --- | --- | --- |']
+        for method, runs in records.items():
+            chosen = [(r['seed'], r['transfer_lr'][label]['lr'])
+                      for r in sorted(runs, key=lambda r: r['seed'])
+                      if label in r.get('transfer_lr', {})]
+            if chosen:
+                lines.append(
+                    f'| {METHODS[method][0]} | '
+                    f'{" ".join(str(s) for s, _ in chosen)} | '
+                    f'{" ".join(f"{lr:g}" for _, lr in chosen)} |')
+        parts.append('\n'.join(lines) + '\n')
+    return '\n'.join(parts)
+
+
+def report_markdown(records: Dict[str, List[dict]]) -> str:
+    """``study.md``: the tables of :func:`study_markdown` (the README's),
+    then the learning rates chosen on val (:func:`lr_markdown`), if any.
+
+    Args:
+        records (dict[str, list[dict]]): Method -> its units' results.
+
+    Returns:
+        str: Markdown text.
+    """
+    lrs = lr_markdown(records)
+    return study_markdown(records) + ('\n' + lrs if lrs else '')
+
+
 def plot(records: Dict[str, List[dict]], path: str) -> None:
     """Probe scores against pretraining epoch, mean over seeds with a ±1
     std band; random init as a dashed line.

@@ -20,8 +20,10 @@ from .study_report import METHODS
 #: reading the backbone as it was pretrained (undilated, the 128 px scenes
 #: at 256 px): the toy FCN with the backbone frozen (a linear head on C5)
 #: and the low-label fine-tune (every weight trained on 5 % of the training
-#: labels). The full fine-tune is left out of the default: from random init
-#: it needs more iterations than the study's two hours hold.
+#: labels, at the learning rates of :data:`TRANSFER_LRS`). The full
+#: fine-tune is left out of the default: one run takes about 45 minutes on
+#: a CPU thread, so three seeds of six starts would take longer than the
+#: rest of the study.
 TRANSFER_CONFIGS = [
     'configs/benchmarks/mmsegmentation/'
     'fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py',
@@ -33,6 +35,18 @@ TRANSFER_CONFIGS = [
 #: own settings; ``transfer_cfg_options`` comes after): config name ->
 #: options. Empty: the protocol configs run as they are.
 STUDY_TRANSFER_OPTIONS: Dict[str, Dict[str, object]] = {}
+
+#: Learning rates the study tries for a downstream config (config name ->
+#: rates); each run takes the rate its val score chooses, and reports that
+#: run's test score (:func:`.study.transfer`). The 5 % fine-tune's own
+#: rate, mmseg's 0.01, leaves every start near the all-background floor
+#: after its 1,000 iterations; swept on val (seed 0: 0.01 to 1.6 for
+#: random init, 0.2 to 0.8 for MoCo v2 and DenseCL) the best rates were
+#: 0.8 (random init, DenseCL) and 0.4 (MoCo v2), every start lower at 0.2
+#: and random init falling apart at 1.6 (docs/evaluation.md).
+TRANSFER_LRS: Dict[str, List[float]] = {
+    'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256': [0.4, 0.8],
+}
 
 #: Methods of the study by default: all but MCL. An MCL step (eight 160 px
 #: views of each image through both encoders) costs 8.6 s on 2 CPU cores
@@ -75,6 +89,11 @@ class StudySettings:
             Defaults to None (every seed).
         transfer_cfg_options (dict): Overrides of every transfer run.
             Defaults to {}.
+        transfer_lrs (dict[str, list[float]]): Config name (file name
+            without ``.py``) -> learning rates to run it at; each unit
+            reports the test score of the rate that scores best on val.
+            A config not named, or named with None, runs at its own rate.
+            Defaults to :data:`TRANSFER_LRS`.
         finished_only (bool): Run nothing; tabulate the units (and
             transfers) already finished in ``work_dir``. Defaults to False.
         quick (bool): Tiny settings for a smoke test (2 epochs of 8 images
@@ -103,6 +122,9 @@ class StudySettings:
     transfer_seeds: Optional[List[int]] = None
     transfer_cfg_options: Dict[str, object] = dataclasses.field(
         default_factory=dict)
+    transfer_lrs: Dict[str, List[float]] = dataclasses.field(
+        default_factory=lambda: {k: list(v)
+                                 for k, v in TRANSFER_LRS.items()})
     finished_only: bool = False
     quick: bool = False
 
@@ -116,6 +138,16 @@ class StudySettings:
                      'probe_interval', 'probe_train', 'probe_val'):
             if getattr(self, name) < 1:
                 raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+        self.transfer_lrs = {
+            name: list(lrs) if isinstance(lrs, (list, tuple)) else [lrs]
+            for name, lrs in self.transfer_lrs.items() if lrs is not None
+        }
+        for name, lrs in self.transfer_lrs.items():
+            if not all(isinstance(lr, (int, float)) and lr > 0
+                       for lr in lrs):
+                raise ValueError(
+                    f'--transfer-lrs {name}: expected positive learning '
+                    f'rates, e.g. {name}=0.4,0.8; got {lrs}')
 
 
 def study_data_root(settings: StudySettings) -> str:

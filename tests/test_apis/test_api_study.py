@@ -7,10 +7,12 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from dense_contrast.apis.runner import REPO_ROOT
-from dense_contrast.apis.study_report import (METHODS, markdown,
+from dense_contrast.apis import study as study_api
+from dense_contrast.apis.runner import REPO_ROOT, RunError
+from dense_contrast.apis.study_report import (METHODS, lr_markdown, markdown,
                                               orderings_markdown,
                                               paired_differences, probe_table,
+                                              report_markdown,
                                               study_markdown, summarise,
                                               transfer_labels)
 from dense_contrast.apis.study_settings import (StudySettings,
@@ -26,6 +28,15 @@ def test_settings_defaults_and_quick():
             settings.queue_len, settings.probe_interval) == (20, 2000, 32,
                                                              256, 5)
     assert len(settings.transfer_configs) == 2
+    # The 5 % fine-tune chooses its learning rate on val; the frozen one
+    # keeps its config's.
+    assert settings.transfer_lrs == {
+        'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256': [0.4, 0.8]}
+    assert StudySettings(transfer_lrs=dict(a=0.3, b=None)).transfer_lrs == {
+        'a': [0.3]}
+    with pytest.raises(ValueError, match='--transfer-lrs a: expected '
+                       'positive learning rates'):
+        StudySettings(transfer_lrs=dict(a=[0.1, -1]))
     quick = StudySettings(quick=True, epochs=10)
     assert (quick.epochs, quick.num_images, quick.batch_size) == (2, 8, 4)
     assert quick.no_transfer
@@ -145,10 +156,10 @@ def test_readme_table_is_the_committed_study():
     import json
     with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.json')) as f:
         study = json.load(f)
-    table = study_markdown(
-        {m: runs for m, runs in study['runs'].items() if m in METHODS})
+    records = {m: runs for m, runs in study['runs'].items() if m in METHODS}
+    table = study_markdown(records)
     with open(osp.join(REPO_ROOT, 'docs', 'study', 'study.md')) as f:
-        assert f.read() == table
+        assert f.read() == report_markdown(records)
     with open(osp.join(REPO_ROOT, 'README.md')) as f:
         assert table in f.read()
     # What the README says the committed study holds, each run with both
@@ -197,3 +208,102 @@ def test_orderings_pair_the_seeds():
                               ['knn_mIoU']) == ''
     text = study_markdown(records)
     assert text.startswith(markdown(summarise(records)) + '\n| ordering |')
+
+
+LINEAR = 'configs/x/fcn-linear_r18_1xb8-1000i_toyscenes-256x256.py'
+LOW = 'configs/x/fcn_r18_1xb8-1000i_toyscenes-5pct-256x256.py'
+
+
+def _fake_finetune(calls, val, test_scores):
+    """A stand-in for downstream.finetune: records its run dirs and
+    learning rates, returns the given val and test mIoU per rate."""
+
+    def finetune(config, init, weights, sha, seed, run_dir, gpus, options,
+                 test):
+        lr = options.get(study_api.LR_OPTION)
+        calls.append((osp.basename(run_dir), lr, seed))
+        record = dict(metrics=dict(aAcc=90.0, mIoU=val[lr]),
+                      test_metrics={'aAcc': 91.0, 'mIoU': test_scores[lr]})
+        return record, False
+
+    return finetune
+
+
+def test_transfer_reports_the_rate_chosen_on_val(tmp_path, monkeypatch):
+    calls = []
+    # 0.4 is best on val and worse on test: the test score is 0.4's.
+    monkeypatch.setattr(
+        study_api, 'finetune',
+        _fake_finetune(calls, {None: 20.0, 0.4: 36.0, 0.8: 35.0},
+                       {None: 21.0, 0.4: 31.0, 0.8: 33.0}))
+    settings = StudySettings(
+        work_dir=str(tmp_path), transfer_configs=[LINEAR, LOW],
+        transfer_lrs={'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256':
+                      [0.8, 0.4]})
+    metrics, choices = study_api.transfer(
+        dict(method='random', seed=2, checkpoint=None), settings)
+    assert metrics == {'fcn-linear/mIoU': 21.0, 'fcn/mIoU': 31.0}
+    assert choices == {'fcn': dict(lr=0.4, val={'0.4': 36.0, '0.8': 35.0})}
+    # One run per rate, each in its own folder; the other config once.
+    assert calls == [
+        ('fcn-linear_r18_1xb8-1000i_toyscenes-256x256', None, 2),
+        ('fcn_r18_1xb8-1000i_toyscenes-5pct-256x256_lr0.8', 0.8, 2),
+        ('fcn_r18_1xb8-1000i_toyscenes-5pct-256x256_lr0.4', 0.4, 2),
+    ]
+
+
+def test_transfer_leaves_out_a_choice_not_finished(tmp_path, monkeypatch):
+    """With finished_only, a config whose runs are not all finished has no
+    score: the choice would be made on part of the rates."""
+    finished = {None: dict(metrics=dict(mIoU=20.0),
+                           test_metrics=dict(mIoU=21.0)),
+                0.4: dict(metrics=dict(mIoU=36.0),
+                          test_metrics=dict(mIoU=31.0))}
+
+    def finished_record(config, weights, sha, seed, run_dir, options, test):
+        return finished.get(options.get(study_api.LR_OPTION))
+
+    monkeypatch.setattr(study_api, 'finished_record', finished_record)
+    settings = StudySettings(
+        work_dir=str(tmp_path), transfer_configs=[LINEAR, LOW],
+        finished_only=True,
+        transfer_lrs={'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256':
+                      [0.4, 0.8]})
+    metrics, choices = study_api.transfer(
+        dict(method='random', seed=0, checkpoint=None), settings)
+    assert metrics == {'fcn-linear/mIoU': 21.0} and choices == {}
+
+
+def test_choose_on_val_breaks_ties_to_the_smaller_rate():
+    records = {0.8: dict(metrics={'mIoU': 30.0}),
+               0.2: dict(metrics={'mIoU': 30.0}),
+               0.4: dict(metrics={'mIoU': 29.0})}
+    assert study_api.choose_on_val(records) == 0.2
+    # The first of TRANSFER_METRICS a run logged decides (a detector's box
+    # AP before its mask AP).
+    assert study_api.val_score({'coco/segm_mAP': 0.2,
+                                'coco/bbox_mAP': 0.3}) == 0.3
+    with pytest.raises(RunError, match='none of .* in the val metrics'):
+        study_api.val_score({'aAcc': 90.0})
+
+
+def test_lr_table_lists_each_seed():
+    def unit(method, seed, lr):
+        return dict(method=method, seed=seed, probes={},
+                    transfer_lr={'fcn': dict(lr=lr, val={'0.4': 1.0,
+                                                         '0.8': 2.0})})
+
+    records = dict(random=[unit('random', 1, 0.8), unit('random', 0, 0.4)],
+                   densecl=[unit('densecl', 0, 0.8)], mocov2=[])
+    assert lr_markdown(records).splitlines() == [
+        '`fcn`: learning rate chosen on val, per seed (tried: 0.4, 0.8)',
+        '',
+        '| method | seeds | learning rate |',
+        '| --- | --- | --- |',
+        '| random init | 0 1 | 0.4 0.8 |',
+        '| DenseCL | 0 | 0.8 |',
+    ]
+    assert lr_markdown(dict(random=[dict(seed=0, probes={})])) == ''
+    # study.md: the README's tables, then these.
+    assert report_markdown(records) == (study_markdown(records) + '\n' +
+                                        lr_markdown(records))

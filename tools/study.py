@@ -11,10 +11,10 @@ of layer3 every 5 epochs (linear, k-NN with k = 5, dense correspondence;
 200 train images, scored on 200 test images read at 256 px); two toy FCN
 transfers scored on the test split: the frozen backbone with a linear head
 and the fine-tune on 5 % of the labels (run at lr 0.4 and 0.8, each unit
-reporting the rate its val score chooses; ``--transfer-lrs``). On 2 CPU cores one seed of every
-method takes a little over an hour in two processes side by side (split
-``--methods``), so the whole study takes several hours; docs/evaluation.md
-has the measured times.
+reporting the test score of the rate its val score chooses;
+``--transfer-lrs``). On 2 CPU cores one seed of every method takes over
+an hour in two processes side by side (split ``--methods``), so the whole
+study takes several hours; docs/evaluation.md has the measured times.
 
 Units run seed by seed (every method's seed 0 first), so a study stopped
 early still compares every method; finished units are kept and skipped

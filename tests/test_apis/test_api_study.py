@@ -173,6 +173,8 @@ def test_readme_table_is_the_committed_study():
         for run in runs:
             assert set(run['transfer']) == {'fcn-linear/mIoU',
                                              'fcn/mIoU'}, method
+            # The 5 % fine-tune at the default rates, chosen on val.
+            assert set(run['transfer_lr']['fcn']['val']) == {'0.4', '0.8'}
 
 
 def _unit(method, seed, knn, fcn=None):

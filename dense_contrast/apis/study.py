@@ -403,6 +403,10 @@ def run_study(settings: StudySettings) -> List[str]:
         records[method].append(result)
         probes = ', '.join(f'{k} {result["probes"][k]:.1f}'
                            for k in PROBE_METRICS if k in result['probes'])
+        probes += ''.join(f', {k} {v:.1f}'
+                          for k, v in result.get('transfer', {}).items())
+        probes += ''.join(f' ({k}: lr {c["lr"]:g} chosen on val)'
+                          for k, c in result.get('transfer_lr', {}).items())
         state = 'reused' if result.get('reused') else \
             f'{time.time() - unit_start:.0f} s'
         print(f'{tag}: {probes} ({state}; {(time.time() - start) / 60:.1f} '

@@ -37,6 +37,10 @@ def test_probe_scores_appear_in_the_logs(tmp_path, tiny_toyscenes):
                 dict(type='DenseKNNProbe', k=5)
             ])
     ]
+    # mmengine names the logger and the visualizer after the config file
+    # and the second the Runner starts; another test's Runner from the
+    # same config in the same second would receive this one's logs.
+    cfg.experiment_name = tmp_path.name
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-METHODS = ('densecl', 'dsc', 'mcl', 'densecl_pp', 'mocov2')
+METHODS = ('densecl', 'dsc', 'mcl', 'densecl_pp', 'mocov2', 'simclr')
 
 
 def _load_yaml(path):

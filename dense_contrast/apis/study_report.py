@@ -11,6 +11,8 @@ METHODS = {
     'random': ('random init', None),
     'mocov2': ('MoCo v2 (mmpretrain)',
                'configs/mocov2/mocov2_resnet18_1xb32-coslr-20e_toyscenes.py'),
+    'simclr': ('SimCLR (mmpretrain)',
+               'configs/simclr/simclr_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'densecl': ('DenseCL', 'configs/densecl/'
                 'densecl_resnet18_1xb32-coslr-20e_toyscenes.py'),
     'dsc_km': ('DSC-KM',
@@ -30,11 +32,12 @@ PROBE_METRICS = ('linear_mIoU', 'knn_mIoU', 'corr_acc')
 
 #: The papers' orderings the study checks, as (method, the method it should
 #: beat): pretraining above random init, DenseCL above MoCo v2 on dense
-#: tasks, DSC and MCL above DenseCL, DenseCL++ above DenseCL.
-ORDERINGS = (('mocov2', 'random'), ('densecl', 'random'),
-             ('densecl', 'mocov2'), ('dsc_km', 'densecl'),
-             ('dsc_pm', 'densecl'), ('mcl', 'densecl'),
-             ('densecl_pp', 'densecl'))
+#: tasks, DSC and MCL above DenseCL, DenseCL++ above DenseCL and SimCLR.
+ORDERINGS = (('mocov2', 'random'), ('simclr', 'random'),
+             ('densecl', 'random'), ('densecl', 'mocov2'),
+             ('dsc_km', 'densecl'), ('dsc_pm', 'densecl'),
+             ('mcl', 'densecl'), ('densecl_pp', 'densecl'),
+             ('densecl_pp', 'simclr'))
 
 
 def transfer_labels(configs: Sequence[str]) -> Dict[str, str]:

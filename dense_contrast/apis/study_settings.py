@@ -22,7 +22,7 @@ from .study_report import METHODS
 #: and the low-label fine-tune (every weight trained on 5 % of the training
 #: labels, at the learning rates of :data:`TRANSFER_LRS`). The full
 #: fine-tune is left out of the default: one run takes about 45 minutes on
-#: a CPU thread, so three seeds of six starts would take longer than the
+#: a CPU thread, so three seeds of seven starts would take longer than the
 #: rest of the study.
 TRANSFER_CONFIGS = [
     'configs/benchmarks/mmsegmentation/'
@@ -51,8 +51,8 @@ TRANSFER_LRS: Dict[str, List[float]] = {
 #: Methods of the study by default: all but MCL. An MCL step (eight 160 px
 #: views of each image through both encoders) costs 8.6 s on 2 CPU cores
 #: against 0.52 s for DenseCL, 0.57 s for MoCo v2 and 1.09 s for DenseCL++
-#: (batch 32), so three MCL seeds alone would outlast the study's two
-#: hours; ``--methods`` adds it.
+#: (batch 32), so three MCL seeds alone would take longer than the rest of
+#: the study; ``--methods`` adds it.
 DEFAULT_METHODS = [m for m in METHODS if m != 'mcl']
 
 

@@ -123,7 +123,7 @@ def test_probes_read_layer3_of_the_toy_backbone_on_test(tiny_toyscenes):
     # configs build it (mmpretrain's default zero-initialised residual
     # branches would make a weaker, unfair baseline).
     backbone = toy_backbone_cfg()
-    for method in ('densecl', 'mocov2'):
+    for method in ('densecl', 'mocov2', 'simclr'):
         toy = Config.fromfile(osp.join(REPO_ROOT,
                                        METHODS[method][1])).model.backbone
         assert {k: toy[k] for k in backbone} == backbone
@@ -164,8 +164,9 @@ def test_readme_table_is_the_committed_study():
         assert table in f.read()
     # What the README says the committed study holds, each run with both
     # default transfers.
-    held = dict(random=[0, 1, 2], mocov2=[0, 1, 2], densecl=[0, 1, 2],
-                dsc_km=[0, 1, 2], dsc_pm=[0, 1, 2], densecl_pp=[0, 1, 2])
+    held = dict(random=[0, 1, 2], mocov2=[0, 1, 2], simclr=[0, 1, 2],
+                densecl=[0, 1, 2], dsc_km=[0, 1, 2], dsc_pm=[0, 1, 2],
+                densecl_pp=[0, 1, 2])
     assert set(held) == set(StudySettings().methods)
     assert set(study['runs']) == set(held)
     for method, runs in study['runs'].items():

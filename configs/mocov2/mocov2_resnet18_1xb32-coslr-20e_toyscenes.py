@@ -16,11 +16,7 @@ model = dict(
     feat_dim=128,
     # mmengine's convention: 1 - m with the toy m (toy_resnet18.py)
     momentum=round(1 - _base_.toy_momentum, 6),
-    backbone=dict(
-        type='ResNet',
-        norm_cfg=dict(type='BN'),
-        zero_init_residual=False,
-        **_base_.toy_backbone),
+    backbone=_base_.toy_baseline_backbone,
     neck=dict(
         type='MoCoV2Neck',
         in_channels=_base_.toy_c5_channels,

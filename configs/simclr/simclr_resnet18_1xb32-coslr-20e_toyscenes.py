@@ -14,11 +14,7 @@ _base_ = [
 
 model = dict(
     type='mmpretrain.SimCLR',
-    backbone=dict(
-        type='ResNet',
-        norm_cfg=dict(type='BN'),
-        zero_init_residual=False,
-        **_base_.toy_backbone),
+    backbone=_base_.toy_baseline_backbone,
     neck=dict(
         type='NonLinearNeck',
         in_channels=_base_.toy_c5_channels,

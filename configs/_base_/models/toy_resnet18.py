@@ -26,3 +26,11 @@ toy_dense_core = dict(
     momentum=toy_momentum,
     backbone=toy_backbone,
     neck=dict(in_channels=toy_c5_channels, hid_channels=toy_c5_channels))
+# The backbone of the mmpretrain baselines' toy configs (MoCo v2, SimCLR),
+# built as the dense methods build theirs: plain BN, residual blocks not
+# started at zero.
+toy_baseline_backbone = dict(
+    type='ResNet',
+    norm_cfg=dict(type='BN'),
+    zero_init_residual=False,
+    **toy_backbone)

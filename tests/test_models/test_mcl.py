@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from mmengine.logging import MessageHub
 
 import dense_contrast  # noqa: F401
-from dense_contrast.models.algorithms.mcl import (MCL, _top_fpn_level,
+from dense_contrast.models.algorithms.mcl import (MCL, _fpn_level,
+                                                  _top_fpn_level,
                                                   cosine_momentum)
 from dense_contrast.models.utils import MontageGeometryError
 from dense_contrast.registry import MODELS
@@ -130,7 +131,9 @@ def test_loss_equals_slow_per_tile_reference():
         torch.testing.assert_close(losses[key], value, rtol=1e-4, atol=1e-5)
 
 
-def test_used_windows_only_gives_the_same_embeddings_in_eval_mode():
+@pytest.mark.parametrize('fpn_on_used_levels', [False, True])
+def test_used_windows_only_gives_the_same_embeddings_in_eval_mode(
+        fpn_on_used_levels):
     model = _build()
     views = _views()
     model.loss(views, None)
@@ -139,12 +142,22 @@ def test_used_windows_only_gives_the_same_embeddings_in_eval_mode():
         torch.manual_seed(2)
         full = model.loss(views, None)
         model.head_on_used_windows = True
+        model.fpn_on_used_levels = fpn_on_used_levels
         model.target_full_views_only = True
         torch.manual_seed(2)
         used = model.loss(views, None)
     for key in full:
         if key.startswith('loss'):
             torch.testing.assert_close(used[key], full[key])
+
+
+def test_fpn_on_used_levels_trains_every_online_part():
+    model = _build(head_on_used_windows=True, fpn_on_used_levels=True)
+    losses = model.loss(_views(), None)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    # Every lateral and output convolution of the FPN is read by a level.
+    for name, param in model.neck.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
 def test_loss_keys_values_and_chance_level():
@@ -219,6 +232,18 @@ def test_top_fpn_shortcut_equals_full_fpn():
         _top_fpn_level(model.neck, feats), model.neck(feats)[-1])
 
 
+@pytest.mark.parametrize('upsample_cfg', [
+    dict(mode='nearest'), dict(scale_factor=2, mode='nearest')])
+def test_each_fpn_level_alone_equals_full_fpn(upsample_cfg):
+    neck = {**DEFAULT_ARGS['neck'], 'upsample_cfg': upsample_cfg}
+    model = _build(neck=neck)  # train mode: BN over the same batch
+    feats = model.backbone(torch.randn(3, 3, SIZE, SIZE))
+    full = model.neck(feats)
+    for index in range(4):
+        torch.testing.assert_close(
+            _fpn_level(model.neck, feats, index), full[index])
+
+
 def test_bad_inputs_and_configs_raise_named_errors():
     model = _build()
     with pytest.raises(ValueError, match='at least 4 view batches'):
@@ -231,6 +256,11 @@ def test_bad_inputs_and_configs_raise_named_errors():
         _build(base_momentum=0.0)
     with pytest.raises(MontageGeometryError, match='FPN strides'):
         _build(fpn_strides=(8, 16, 32))
+    with pytest.raises(ValueError, match='head_on_used_windows=True too'):
+        _build(fpn_on_used_levels=True)
+    with pytest.raises(ValueError, match='needs mmdet FPN'):
+        _build(head_on_used_windows=True, fpn_on_used_levels=True,
+               neck={**DEFAULT_ARGS['neck'], 'num_outs': 5})
 
 
 # The authors' paramwise options (configs/selfsup/MCL/MCL.py of

@@ -71,6 +71,14 @@ class MCL(BaseSelfSupervisor):
       are used; True evaluates only the used ones (the same embeddings
       with BN in eval mode, different BN batch statistics in training,
       much cheaper). Defaults to False (the authors').
+    - ``fpn_on_used_levels``: the authors compute every FPN level of every
+      canvas; True computes, for each montage level, only the FPN map its
+      windows are read from, on its own canvases (the laterals above that
+      map, the top-down sum, one output convolution): the same maps with
+      BN in eval mode, other BN batch statistics in training. Most of the
+      FPN's cost is the finest map of every canvas, and only the level-3
+      canvases read it. Needs ``head_on_used_windows`` and mmdet's plain
+      ``FPN`` (no extra levels). Defaults to False (the authors').
     - ``target_full_views_only``: the authors' target encoder sees all
       canvases and keeps the P5 of the level-0 views; True feeds it only
       the level-0 views (cheaper; changes its BN batch statistics).
@@ -98,6 +106,7 @@ class MCL(BaseSelfSupervisor):
             convention: weight of the old target), rising to 1 on a cosine
             over the run. Defaults to 0.99 (the authors').
         head_on_used_windows (bool): See above. Defaults to False.
+        fpn_on_used_levels (bool): See above. Defaults to False.
         target_full_views_only (bool): See above. Defaults to False.
         data_preprocessor (dict or nn.Module, optional): Preprocessor.
             Defaults to None (``SelfSupDataPreprocessor``).
@@ -117,6 +126,7 @@ class MCL(BaseSelfSupervisor):
                  fpn_strides: Sequence[int] = (4, 8, 16, 32),
                  base_momentum: float = 0.99,
                  head_on_used_windows: bool = False,
+                 fpn_on_used_levels: bool = False,
                  target_full_views_only: bool = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
@@ -154,7 +164,19 @@ class MCL(BaseSelfSupervisor):
                 f'head has {self.head.num_levels} level weights, the montage '
                 f'{num_levels} levels')
         self.base_momentum = base_momentum
+        if fpn_on_used_levels and not head_on_used_windows:
+            raise ValueError(
+                'fpn_on_used_levels=True computes each FPN level for its own '
+                'canvases only, so the head cannot run on every window: set '
+                'head_on_used_windows=True too')
+        if fpn_on_used_levels and not _is_plain_fpn(self.neck,
+                                                    len(self.fpn_strides)):
+            raise ValueError(
+                'fpn_on_used_levels=True needs mmdet FPN with start_level=0, '
+                'no extra levels and one output per backbone map; got '
+                f'{type(self.neck).__name__}')
         self.head_on_used_windows = head_on_used_windows
+        self.fpn_on_used_levels = fpn_on_used_levels
         self.target_full_views_only = target_full_views_only
         # mmengine's EMA takes the weight of the new value: 1 - m.
         self.target = CosineEMA(
@@ -215,10 +237,18 @@ class MCL(BaseSelfSupervisor):
             list[Tensor]: Per level, shape (T_i, D), in tile order.
         """
         window = self.montage.window_size(*branch.images.shape[2:])
-        fpn = self.neck(self.backbone(branch.images))
+        backbone_feats = self.backbone(branch.images)
+        if not self.fpn_on_used_levels:
+            fpn = self.neck(backbone_feats)
         tiles = []
         for level in range(self.montage.num_levels):
             start, end = branch.starts[level], branch.starts[level + 1]
+            if self.fpn_on_used_levels:
+                feats = _fpn_level(
+                    self.neck, [f[start:end] for f in backbone_feats],
+                    self._fpn_index(level))
+                tiles.append(self.region_neck(split_windows(feats, window)))
+                continue
             feats = fpn[self._fpn_index(level)]
             if self.head_on_used_windows:
                 tiles.append(
@@ -300,10 +330,52 @@ class MCL(BaseSelfSupervisor):
         return losses
 
 
+def _is_plain_fpn(neck: nn.Module, num_feats: int) -> bool:
+    """Whether ``neck`` is mmdet's ``FPN`` with one output per backbone map
+    (start_level 0, no extra levels), whose public ``lateral_convs``,
+    ``fpn_convs`` and ``upsample_cfg`` :func:`_fpn_level` recombines."""
+    return (type(neck).__name__ == 'FPN' and hasattr(neck, 'lateral_convs')
+            and neck.start_level == 0 and not neck.add_extra_convs
+            and neck.backbone_end_level == num_feats
+            and neck.num_outs == num_feats)
+
+
+def _fpn_level(neck: nn.Module, feats: Sequence[Tensor], index: int) -> Tensor:
+    """One output map of mmdet's plain ``FPN``, computing no finer level.
+
+    Output ``index`` (finest first) needs the laterals of maps ``index``
+    and above, their top-down sum and one output convolution; this is
+    ``neck(feats)[index]`` without the rest, as mmdet's ``FPN.forward``
+    builds it (nearest upsampling by ``upsample_cfg``). Mmdet has no
+    public way to ask one level of an FPN, hence this recombination of its
+    public submodules, checked against ``neck(feats)`` by the tests.
+
+    Args:
+        neck (nn.Module): mmdet ``FPN`` for which :func:`_is_plain_fpn`
+            holds.
+        feats (Sequence[Tensor]): Backbone maps, finest first, each of
+            shape (B, C_i, H_i, W_i).
+        index (int): Which output, 0 = finest.
+
+    Returns:
+        Tensor: The FPN map, shape (B, C, H_index, W_index).
+    """
+    lateral = neck.lateral_convs[-1](feats[-1])
+    for i in range(len(feats) - 2, index - 1, -1):
+        finer = neck.lateral_convs[i](feats[i])
+        if 'scale_factor' in neck.upsample_cfg:
+            up = F.interpolate(lateral, **neck.upsample_cfg)
+        else:
+            up = F.interpolate(
+                lateral, size=finer.shape[2:], **neck.upsample_cfg)
+        lateral = finer + up
+    return neck.fpn_convs[index](lateral)
+
+
 def _top_fpn_level(neck: nn.Module, feats: Tuple[Tensor, ...]) -> Tensor:
     """The coarsest output of an FPN.
 
-    For mmdet's ``FPN`` without extra levels, P_top is
+    For mmdet's plain ``FPN``, P_top is
     ``fpn_convs[-1](lateral_convs[-1](C_top))`` (the top-down pathway only
     adds into finer levels), so the finer levels are skipped; any other
     neck runs in full.
@@ -315,11 +387,6 @@ def _top_fpn_level(neck: nn.Module, feats: Tuple[Tensor, ...]) -> Tensor:
     Returns:
         Tensor: The coarsest FPN map, shape (B, C, h, w).
     """
-    simple_fpn = (
-        type(neck).__name__ == 'FPN' and hasattr(neck, 'lateral_convs')
-        and neck.start_level == 0 and not neck.add_extra_convs
-        and neck.backbone_end_level == len(feats)
-        and neck.num_outs == len(feats))
-    if simple_fpn:
-        return neck.fpn_convs[-1](neck.lateral_convs[-1](feats[-1]))
+    if _is_plain_fpn(neck, len(feats)):
+        return _fpn_level(neck, feats, len(feats) - 1)
     return neck(feats)[-1]

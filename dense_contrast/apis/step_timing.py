@@ -83,19 +83,27 @@ def reference_cfgs(model_cfg: dict) -> Dict[str, dict]:
     """mmpretrain's DenseCL and MoCo v2 sized like a method's model.
 
     Args:
-        model_cfg (dict): The method's model config; its backbone depth,
-            queue length K, projection size D and hidden width are used.
+        model_cfg (dict): The method's model config; its backbone depth
+            and widths (``base_channels``, ``stem_channels``), queue length
+            K, projection size D and hidden width are used.
 
     Returns:
         dict[str, dict]: Name (:data:`REFERENCES`) -> model config.
     """
+    method_backbone = model_cfg['backbone']
+    base_channels = method_backbone.get('base_channels', 64)
     backbone = dict(
         type='mmpretrain.ResNet',
-        depth=model_cfg['backbone'].get('depth', 50),
+        depth=method_backbone.get('depth', 50),
+        base_channels=base_channels,
+        # mmpretrain's default stem is 64 wide whatever the base width.
+        stem_channels=method_backbone.get('stem_channels') or 64,
         out_indices=(3, ),
         zero_init_residual=False,
-        with_cp=model_cfg['backbone'].get('with_cp', False))
-    in_channels = 512 if backbone['depth'] in (18, 34) else 2048
+        with_cp=method_backbone.get('with_cp', False))
+    # Channels of the last stage: 8 x the base width for basic blocks,
+    # 32 x for bottlenecks (512 and 2048 at the standard width).
+    in_channels = base_channels * (8 if backbone['depth'] in (18, 34) else 32)
     neck = model_cfg.get('neck') or {}
     hid_channels = neck.get('hid_channels', in_channels)
     feat_dim = model_cfg.get('feat_dim', 128)

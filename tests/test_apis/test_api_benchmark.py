@@ -76,3 +76,22 @@ def test_config_spec_with_own_overrides():
     assert benchmark.split_config_spec('a/densecl.py') == ('a/densecl.py', {})
     with pytest.raises(ValueError, match='key=value'):
         benchmark.split_config_spec('a/mcl.py:oops')
+
+
+def test_references_are_sized_like_the_method():
+    """At the toy scale (a quarter-width ResNet-18) mmpretrain's DenseCL and
+    MoCo v2 get the same backbone, parameter for parameter, and necks that
+    read its last stage."""
+    from mmengine.config import Config
+
+    import dense_contrast  # noqa: F401
+    from dense_contrast.apis.step_timing import reference_cfgs
+    from dense_contrast.registry import MODELS
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs', 'densecl',
+        'densecl_resnet18_1xb32-coslr-20e_toyscenes.py'))
+    ours = MODELS.build(cfg.model).backbone.state_dict()
+    for name, ref_cfg in reference_cfgs(cfg.model.to_dict()).items():
+        ref = MODELS.build(ref_cfg).backbone.state_dict()
+        assert {k: v.shape for k, v in ref.items()} == {
+            k: v.shape for k, v in ours.items()}, name

@@ -3,8 +3,8 @@ pretraining, then frozen-backbone and low-label transfers, over several
 seeds.
 
 Sizing (defaults, :class:`dense_contrast.apis.StudySettings`): every
-method but MCL (``--methods`` adds it; a step costs about 16 DenseCL
-steps on CPU), the methods' toy configs as they are (a quarter-width
+method (MCL's toy step costs about 4 DenseCL steps on a CPU), the
+methods' toy configs as they are (a quarter-width
 ResNet-18, 160 px views of the 128 px toy scenes, the 2,000 training
 images, batch 32, 20 epochs, queues of 256 keys), seeds 0, 1 and 2; probes
 of layer3 every 5 epochs (linear, k-NN with k = 5, dense correspondence;
@@ -12,9 +12,9 @@ of layer3 every 5 epochs (linear, k-NN with k = 5, dense correspondence;
 transfers scored on the test split: the frozen backbone with a linear head
 and the fine-tune on 5 % of the labels (run at lr 0.4 and 0.8, each unit
 reporting the test score of the rate its val score chooses;
-``--transfer-lrs``). On 2 CPU cores one seed of every method takes over
-an hour in two processes side by side (split ``--methods``), so the whole
-study takes several hours; docs/evaluation.md has the measured times.
+``--transfer-lrs``). On 2 CPU cores one seed of every method takes about
+2 hours in two processes side by side (split ``--methods``), the whole
+study about 6; docs/evaluation.md has the measured times.
 
 Units run seed by seed (every method's seed 0 first), so a study stopped
 early still compares every method; finished units are kept and skipped

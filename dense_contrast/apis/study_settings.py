@@ -22,7 +22,7 @@ from .study_report import METHODS
 #: and the low-label fine-tune (every weight trained on 5 % of the training
 #: labels, at the learning rates of :data:`TRANSFER_LRS`). The full
 #: fine-tune is left out of the default: one run takes about 45 minutes on
-#: a CPU thread, so three seeds of seven starts would take longer than the
+#: a CPU thread, so three seeds of eight starts would take longer than the
 #: rest of the study.
 TRANSFER_CONFIGS = [
     'configs/benchmarks/mmsegmentation/'

@@ -38,12 +38,12 @@ STUDY_TRANSFER_OPTIONS: Dict[str, Dict[str, object]] = {}
 
 #: Learning rates the study tries for a downstream config (config name ->
 #: rates); each run takes the rate its val score chooses, and reports that
-#: run's test score (:func:`.study.transfer`). The 5 % fine-tune's own
-#: rate, mmseg's 0.01, leaves every start near the all-background floor
-#: after its 1,000 iterations; swept on val (seed 0: 0.01 to 1.6 for
-#: random init, 0.2 to 0.8 for MoCo v2 and DenseCL) the best rates were
-#: 0.8 (random init, DenseCL) and 0.4 (MoCo v2), every start lower at 0.2
-#: and random init falling apart at 1.6 (docs/evaluation.md).
+#: run's test score (:func:`.study.transfer`). For the 5 % fine-tune,
+#: mmseg's 0.01 leaves every start near the all-background floor after its
+#: 1,000 iterations; swept on val (seed 0: 0.01 to 1.6 for random init,
+#: 0.2 to 0.8 for MoCo v2 and DenseCL) the best rates were 0.8 (random
+#: init, DenseCL; the config's rate) and 0.4 (MoCo v2), every start lower
+#: at 0.2 and random init falling apart at 1.6 (docs/evaluation.md).
 TRANSFER_LRS: Dict[str, List[float]] = {
     'fcn_r18_1xb8-1000i_toyscenes-5pct-256x256': [0.4, 0.8],
 }
